@@ -1,0 +1,12 @@
+export { initEngine, activeEngine, ENGINES, isEngine, type Engine, type EngineOptions } from './backend.js';
+export { tf } from './tf.js';
+export type { Model, ArchName, ModelKind, Normalization } from './model.js';
+export { ARCHS, NORMALIZATIONS } from './model.js';
+export type { ForwardHooks } from './hooks.js';
+export { Conv2d, BatchNorm2d, Linear, upsampleNearest2x } from './layers.js';
+export { buildModel, inferArch, isArch, type ArchSpec } from './arch.js';
+export { loadWeights, stripPrefixes, type LoadedWeights } from './weights/load.js';
+export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors, type WritableTensor } from './weights/safetensors.js';
+export type { HostTensor, StateDict, DType } from './weights/types.js';
+export { loadModel, type LoadModelOptions } from './load-model.js';
+export { nchwToNhwc, nhwcToNchw } from './layout.js';

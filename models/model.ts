@@ -1,0 +1,34 @@
+import type { ForwardHooks } from './hooks.js';
+import type { Conv2d } from './layers.js';
+import type { Tensor, Tensor4D } from './tf.js';
+
+export const ARCHS = ['resnet18', 'resnet34', 'resnet50', 'monai-resnet18', 'unet-resnet18', 'unet-resnet34', 'unet-resnet50'] as const;
+export type ArchName = (typeof ARCHS)[number];
+
+export const NORMALIZATIONS = ['imagenet', 'minus1to1', 'none'] as const;
+export type Normalization = (typeof NORMALIZATIONS)[number];
+
+export type ModelKind = 'classifier' | 'segmentation';
+
+/**
+ * A PyTorch model re-expressed in TensorFlow.js. Inputs are NHWC float32, already normalized.
+ * Every named layer output and every conv can be reached through `ForwardHooks`, so variants
+ * (backward/forward hook, surrogate) and attribution methods wrap a model instead of forking it.
+ */
+export interface Model {
+  readonly arch: ArchName;
+  readonly kind: ModelKind;
+  readonly numClasses: number;
+  /** The input normalization the model was trained with. */
+  readonly normalization: Normalization;
+  /** 'input' then 'X_Y' for every block, in forward order. */
+  readonly layerNames: readonly string[];
+  /** Stride-2 convolutions in PyTorch registration order (SPEC 2). */
+  readonly hookPoints: readonly string[];
+  readonly convs: ReadonlyMap<string, Conv2d>;
+  /** Classifier: logits (N,K). Segmentation: logits (N,H,W,K). */
+  forward(x: Tensor4D, hooks?: ForwardHooks): Tensor;
+  /** Runs only as far as `layer` and returns its output (N,h,w,C). */
+  forwardTo(layer: string, x: Tensor4D, hooks?: ForwardHooks): Tensor4D;
+  dispose(): void;
+}

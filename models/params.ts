@@ -1,0 +1,87 @@
+import { SdsError } from '../core/errors.js';
+import { tf, type Tensor } from './tf.js';
+import { isFloatDType, numel, type StateDict } from './weights/types.js';
+
+const IGNORED = /(^|\.)num_batches_tracked$/;
+const LIST = 12;
+
+function list(items: string[]): string {
+  return items.length <= LIST ? items.join(', ') : `${items.slice(0, LIST).join(', ')} and ${items.length - LIST} more`;
+}
+
+/**
+ * Hands a model its parameters by PyTorch name and shape, and collects every problem
+ * (missing, wrong shape, unexpected) so the user sees them all in one error.
+ * Owns the tensors it creates: `dispose()` frees the whole model.
+ */
+export class ParamBinder {
+  private readonly used = new Set<string>();
+  private readonly missing: string[] = [];
+  private readonly wrongShape: string[] = [];
+  readonly tensors: Tensor[] = [];
+
+  constructor(
+    private readonly sd: StateDict,
+    private readonly source: string,
+    private readonly arch: string,
+  ) {}
+
+  /** Values of `key` (PyTorch layout), or zeros while recording the problem. */
+  take(key: string, shape: readonly number[]): Float32Array {
+    const t = this.sd.get(key);
+    this.used.add(key);
+    if (!t) {
+      this.missing.push(key);
+      return new Float32Array(numel(shape));
+    }
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]) || !isFloatDType(t.dtype)) {
+      this.wrongShape.push(`${key} is ${t.dtype}[${t.shape.join(',')}], expected [${shape.join(',')}]`);
+      return new Float32Array(numel(shape));
+    }
+    return t.data as Float32Array;
+  }
+
+  has(key: string): boolean {
+    return this.sd.has(key);
+  }
+
+  /** Registers a tensor the model owns. */
+  own<T extends Tensor>(t: T): T {
+    this.tensors.push(t);
+    return t;
+  }
+
+  /** Throws WEIGHTS_MISMATCH listing everything wrong; frees the model's tensors first. */
+  finish(): void {
+    const unexpected = [...this.sd.keys()].filter((k) => !this.used.has(k) && !IGNORED.test(k));
+    if (!this.missing.length && !this.wrongShape.length && !unexpected.length) return;
+    this.dispose();
+    const parts: string[] = [];
+    if (this.missing.length) parts.push(`missing ${this.missing.length} keys: ${list(this.missing)}`);
+    if (this.wrongShape.length) parts.push(`wrong shape: ${list(this.wrongShape)}`);
+    if (unexpected.length) parts.push(`unexpected ${unexpected.length} keys: ${list(unexpected)}`);
+    throw new SdsError('WEIGHTS_MISMATCH', `${this.source} does not fit architecture ${this.arch}: ${parts.join('; ')}`, {
+      suggestion: 'check --arch (or leave it out to infer it from the keys), and that the file is the model you meant',
+      context: { missing: this.missing, wrongShape: this.wrongShape, unexpected },
+    });
+  }
+
+  dispose(): void {
+    for (const t of this.tensors) t.dispose();
+    this.tensors.length = 0;
+  }
+}
+
+/** OIHW (PyTorch) -> HWIO (TensorFlow.js). */
+export function oihwToHwio(w: Float32Array, o: number, i: number, kh: number, kw: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let a = 0; a < o; a++)
+    for (let b = 0; b < i; b++)
+      for (let y = 0; y < kh; y++)
+        for (let x = 0; x < kw; x++) out[((y * kw + x) * i + b) * o + a] = w[((a * i + b) * kh + y) * kw + x]!;
+  return out;
+}
+
+export function tensor1d(binder: ParamBinder, values: Float32Array): tf.Tensor1D {
+  return binder.own(tf.tensor1d(values));
+}

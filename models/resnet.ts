@@ -1,0 +1,167 @@
+/**
+ * torchvision ResNet (BasicBlock / Bottleneck, v1.5: stride in the 3x3 conv) as an encoder that
+ * the classifier heads and the U-Net share. Module names follow the state_dict of each layout.
+ */
+import { HookRunner, type ForwardHooks } from './hooks.js';
+import { BatchNorm2d, Conv2d } from './layers.js';
+import type { ParamBinder } from './params.js';
+import { tf, type Tensor4D } from './tf.js';
+
+export type ResNetDepth = 18 | 34 | 50;
+
+export const RESNET_BLOCKS: Record<ResNetDepth, readonly number[]> = {
+  18: [2, 2, 2, 2],
+  34: [3, 4, 6, 3],
+  50: [3, 4, 6, 3],
+};
+
+/** Where the stem and stages live in a state_dict: torchvision, MONAI `features.N`, smp `encoder.`. */
+export interface ResNetNaming {
+  conv1: string;
+  bn1: string;
+  relu: string;
+  maxpool: string;
+  layer(stage: number): string;
+}
+
+export const torchvisionNaming = (prefix = ''): ResNetNaming => ({
+  conv1: `${prefix}conv1`,
+  bn1: `${prefix}bn1`,
+  relu: `${prefix}relu`,
+  maxpool: `${prefix}maxpool`,
+  layer: (i) => `${prefix}layer${i}`,
+});
+
+export const monaiNaming: ResNetNaming = {
+  conv1: 'features.0',
+  bn1: 'features.1',
+  relu: 'features.2',
+  maxpool: 'features.3',
+  layer: (i) => `features.${3 + i}`,
+};
+
+interface Block {
+  name: string;
+  layer: string;
+  apply(x: Tensor4D, r: HookRunner): Tensor4D;
+  convs: Conv2d[];
+}
+
+function basicBlock(b: ParamBinder, name: string, layer: string, cin: number, planes: number, stride: number): Block {
+  const conv1 = new Conv2d(b, `${name}.conv1`, { inChannels: cin, outChannels: planes, kernel: 3, stride, padding: 1 });
+  const bn1 = new BatchNorm2d(b, `${name}.bn1`, planes);
+  const conv2 = new Conv2d(b, `${name}.conv2`, { inChannels: planes, outChannels: planes, kernel: 3, padding: 1 });
+  const bn2 = new BatchNorm2d(b, `${name}.bn2`, planes);
+  const down = stride !== 1 || cin !== planes ? downsample(b, name, cin, planes, stride) : undefined;
+  return {
+    name,
+    layer,
+    convs: [conv1, conv2, ...(down ? [down.conv] : [])],
+    apply(x, r) {
+      let y = r.relu(`${name}.relu.0`, bn1.apply(r.conv(conv1, x)));
+      y = bn2.apply(r.conv(conv2, y));
+      const identity = down ? down.bn.apply(r.conv(down.conv, x)) : x;
+      return r.relu(`${name}.relu.1`, tf.add(y, identity));
+    },
+  };
+}
+
+function bottleneck(b: ParamBinder, name: string, layer: string, cin: number, planes: number, stride: number): Block {
+  const out = planes * 4;
+  const conv1 = new Conv2d(b, `${name}.conv1`, { inChannels: cin, outChannels: planes, kernel: 1 });
+  const bn1 = new BatchNorm2d(b, `${name}.bn1`, planes);
+  const conv2 = new Conv2d(b, `${name}.conv2`, { inChannels: planes, outChannels: planes, kernel: 3, stride, padding: 1 });
+  const bn2 = new BatchNorm2d(b, `${name}.bn2`, planes);
+  const conv3 = new Conv2d(b, `${name}.conv3`, { inChannels: planes, outChannels: out, kernel: 1 });
+  const bn3 = new BatchNorm2d(b, `${name}.bn3`, out);
+  const down = stride !== 1 || cin !== out ? downsample(b, name, cin, out, stride) : undefined;
+  return {
+    name,
+    layer,
+    convs: [conv1, conv2, conv3, ...(down ? [down.conv] : [])],
+    apply(x, r) {
+      let y = r.relu(`${name}.relu.0`, bn1.apply(r.conv(conv1, x)));
+      y = r.relu(`${name}.relu.1`, bn2.apply(r.conv(conv2, y)));
+      y = bn3.apply(r.conv(conv3, y));
+      const identity = down ? down.bn.apply(r.conv(down.conv, x)) : x;
+      return r.relu(`${name}.relu.2`, tf.add(y, identity));
+    },
+  };
+}
+
+function downsample(b: ParamBinder, name: string, cin: number, cout: number, stride: number) {
+  return {
+    conv: new Conv2d(b, `${name}.downsample.0`, { inChannels: cin, outChannels: cout, kernel: 1, stride }),
+    bn: new BatchNorm2d(b, `${name}.downsample.1`, cout),
+  };
+}
+
+/** Encoder outputs: the stem ReLU output (before max-pool) and each stage's last block. */
+export interface EncoderFeatures {
+  stem: Tensor4D;
+  stages: Tensor4D[];
+}
+
+export class ResNetEncoder {
+  readonly depth: ResNetDepth;
+  readonly outChannels: number;
+  /** Channels of the stem and of each stage output. */
+  readonly featureChannels: readonly number[];
+  readonly layerNames: readonly string[];
+  readonly hookPoints: readonly string[];
+  readonly convs: ReadonlyMap<string, Conv2d>;
+  private readonly conv1: Conv2d;
+  private readonly bn1: BatchNorm2d;
+  private readonly stages: Block[][];
+
+  constructor(
+    b: ParamBinder,
+    depth: ResNetDepth,
+    private readonly naming: ResNetNaming,
+  ) {
+    this.depth = depth;
+    this.conv1 = new Conv2d(b, naming.conv1, { inChannels: 3, outChannels: 64, kernel: 7, stride: 2, padding: 3 });
+    this.bn1 = new BatchNorm2d(b, naming.bn1, 64);
+    const isBottleneck = depth === 50;
+    const make = isBottleneck ? bottleneck : basicBlock;
+    const expansion = isBottleneck ? 4 : 1;
+    let cin = 64;
+    this.stages = RESNET_BLOCKS[depth].map((count, s) => {
+      const planes = 64 * 2 ** s;
+      const blocks: Block[] = [];
+      for (let i = 0; i < count; i++) {
+        const stride = i === 0 && s > 0 ? 2 : 1;
+        blocks.push(make(b, `${naming.layer(s + 1)}.${i}`, `${s + 1}_${i}`, cin, planes, stride));
+        cin = planes * expansion;
+      }
+      return blocks;
+    });
+    this.outChannels = cin;
+    this.featureChannels = [64, ...[1, 2, 3, 4].map((s) => 64 * 2 ** (s - 1) * expansion)];
+    this.layerNames = ['input', ...this.stages.flat().map((blk) => blk.layer)];
+    const convs = [this.conv1, ...this.stages.flat().flatMap((blk) => blk.convs)];
+    this.convs = new Map(convs.map((c) => [c.name, c]));
+    this.hookPoints = convs.filter((c) => c.stride === 2).map((c) => c.name);
+  }
+
+  /**
+   * Runs the encoder; stops early (returning `stopped`) once `until` has been produced.
+   */
+  forward(x: Tensor4D, r: HookRunner, until?: string): { features?: EncoderFeatures; stopped?: Tensor4D } {
+    x = r.layer('input', x);
+    if (until === 'input') return { stopped: x };
+    const stem = r.relu(this.naming.relu, this.bn1.apply(r.conv(this.conv1, x)));
+    let y = r.maxPool(this.naming.maxpool, stem, (v) => tf.maxPool(v, 3, 2, 1));
+    const stages: Tensor4D[] = [];
+    for (const blocks of this.stages) {
+      for (const blk of blocks) {
+        y = r.layer(blk.layer, blk.apply(y, r));
+        if (until === blk.layer) return { stopped: y };
+      }
+      stages.push(y);
+    }
+    return { features: { stem, stages } };
+  }
+}
+
+export { HookRunner, type ForwardHooks };

@@ -1,0 +1,53 @@
+import { readFile } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
+import { SdsError } from '../../core/errors.js';
+import { looksLikeSafetensors, parseSafetensors } from './safetensors.js';
+import { looksLikeZip, parseTorchZip } from './torch-pickle.js';
+import type { StateDict } from './types.js';
+
+export interface LoadedWeights {
+  tensors: StateDict;
+  metadata: Record<string, string>;
+  format: 'safetensors' | 'torch';
+  /** File name, for messages. */
+  source: string;
+}
+
+/** `module.` (DataParallel) and `model.` (Lightning) wrappers say nothing about the architecture. */
+export function stripPrefixes(sd: StateDict): StateDict {
+  const out: StateDict = new Map();
+  for (const [k, v] of sd) {
+    let key = k;
+    while (key.startsWith('module.') || key.startsWith('model.')) key = key.slice(key.indexOf('.') + 1);
+    out.set(key, v);
+  }
+  return out;
+}
+
+/** Reads safetensors or a torch.save()d state_dict, told apart by content, not extension. */
+export async function loadWeights(path: string): Promise<LoadedWeights> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (cause) {
+    throw new SdsError('FILE_NOT_FOUND', `cannot read weights ${path}: ${(cause as Error).message}`, {
+      suggestion: 'check the --weights path',
+      cause,
+    });
+  }
+  const source = basename(path);
+  if (looksLikeSafetensors(bytes)) {
+    const { tensors, metadata } = parseSafetensors(bytes, source);
+    return { tensors: stripPrefixes(tensors), metadata, format: 'safetensors', source };
+  }
+  if (looksLikeZip(bytes)) {
+    return { tensors: stripPrefixes(parseTorchZip(bytes, source)), metadata: {}, format: 'torch', source };
+  }
+  const ext = extname(path).toLowerCase();
+  // Let the format-specific parser explain a cut-off or damaged file of its own kind.
+  if (ext === '.safetensors') parseSafetensors(bytes, source);
+  if (ext === '.pt' || ext === '.pth') parseTorchZip(bytes, source);
+  throw new SdsError('NOT_A_WEIGHTS_FILE', `${source} is not a weights file (neither safetensors nor a torch.save zip)`, {
+    suggestion: 'pass a .safetensors file or a state_dict saved with torch.save(model.state_dict(), path)',
+  });
+}
