@@ -1,7 +1,7 @@
 import { SdsError } from '../core/errors.js';
 import { MonaiTumorModel, ResNetClassifier } from './classifier.js';
 import { ARCHS, type ArchName, type Model } from './model.js';
-import { ParamBinder } from './params.js';
+import { ParamBinder, type ParamInit } from './params.js';
 import { RESNET_BLOCKS, type ResNetDepth } from './resnet.js';
 import { UNet } from './unet.js';
 import type { StateDict } from './weights/types.js';
@@ -74,17 +74,17 @@ function classesFor(arch: ArchName, sd: StateDict): number {
 }
 
 /** Builds the model and binds every weight; throws WEIGHTS_MISMATCH listing all problems. */
-export function buildModel(sd: StateDict, source: string, arch?: string): Model {
+export function buildModel(sd: StateDict, source: string, arch?: string, options: { init?: ParamInit; numClasses?: number } = {}): Model {
   let spec: ArchSpec;
   if (arch) {
     if (!isArch(arch)) {
       throw new SdsError('BAD_ARGUMENT', `unknown architecture "${arch}"`, { suggestion: `use one of: ${ARCHS.join(', ')}` });
     }
-    spec = { arch, numClasses: classesFor(arch, sd) };
+    spec = { arch, numClasses: options.numClasses ?? classesFor(arch, sd) };
   } else {
     spec = inferArch(sd, source);
   }
-  const binder = new ParamBinder(sd, source, spec.arch);
+  const binder = new ParamBinder(sd, source, spec.arch, options.init);
   let model: Model;
   try {
     if (spec.arch === 'monai-resnet18') model = new MonaiTumorModel(binder, spec.numClasses);

@@ -10,3 +10,6 @@ export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetenso
 export type { HostTensor, StateDict, DType } from './weights/types.js';
 export { loadModel, type LoadModelOptions } from './load-model.js';
 export { nchwToNhwc, nhwcToNchw } from './layout.js';
+export { readInput, readImageRgb, normalizeRgb, type InputBatch } from './input.js';
+export { predictBatch, classScores, classFractions, type Prediction, type ClassScore } from './predict.js';
+export { randomModel, torchvisionInit, seededRandom, seededNormal } from './random-init.js';

@@ -2,6 +2,9 @@ import { SdsError } from '../core/errors.js';
 import { tf, type Tensor } from './tf.js';
 import { isFloatDType, numel, type StateDict } from './weights/types.js';
 
+/** Values for a parameter by name and PyTorch shape. */
+export type ParamInit = (key: string, shape: readonly number[]) => Float32Array;
+
 const IGNORED = /(^|\.)num_batches_tracked$/;
 const LIST = 12;
 
@@ -24,6 +27,8 @@ export class ParamBinder {
     private readonly sd: StateDict,
     private readonly source: string,
     private readonly arch: string,
+    /** Fills parameters the state_dict lacks (random models); without it they are errors. */
+    private readonly init?: ParamInit,
   ) {}
 
   /** Values of `key` (PyTorch layout), or zeros while recording the problem. */
@@ -31,6 +36,7 @@ export class ParamBinder {
     const t = this.sd.get(key);
     this.used.add(key);
     if (!t) {
+      if (this.init) return this.init(key, shape);
       this.missing.push(key);
       return new Float32Array(numel(shape));
     }

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { defineCommand } from '../args.js';
+import { classFractions, classScores, initEngine, loadModel, NORMALIZATIONS, predictBatch, readInput, writeSafetensors } from '../../models/index.js';
+
+export const predictCommand = defineCommand({
+  name: 'predict',
+  summary: 'Run a model on an image or a tensor batch and print its predictions.',
+  usage: 'sds predict --weights W [--arch A] --input IN [--normalize imagenet|minus1to1|none] [--out OUT] [--json]',
+  options: {
+    weights: { type: 'string', value: 'FILE', help: 'model weights: .safetensors or torch.save()d state_dict (.pt/.pth)' },
+    arch: { type: 'string', value: 'A', help: 'resnet18|34|50, monai-resnet18, unet-resnet18|34|50 (default: inferred from the keys)' },
+    input: { type: 'string', value: 'IN', help: 'image (PNG/JPEG/TIFF) or .safetensors with `input` (N,3,H,W), already normalized' },
+    normalize: { type: 'string', value: 'N', help: "for images: imagenet|minus1to1|none (default: the model's own; imagenet, MONAI minus1to1)" },
+    out: { type: 'string', value: 'FILE', help: 'write `logits` (NCHW, like PyTorch) to this .safetensors file' },
+    json: { type: 'boolean', help: 'print JSON instead of a table' },
+    batch: { type: 'string', value: 'N', help: 'images per forward pass (default 16)' },
+    backend: { type: 'string', value: 'E', help: 'engine: node-gpu|node|wasm|cpu (default: fastest available; env SDS_BACKEND)' },
+  },
+  schema: z.object({
+    weights: z.string({ error: 'is required' }),
+    arch: z.string().optional(),
+    input: z.string({ error: 'is required' }),
+    normalize: z.enum(NORMALIZATIONS).optional(),
+    out: z.string().optional(),
+    json: z.boolean().optional(),
+    batch: z.coerce.number().int().min(1).max(4096).default(16),
+    backend: z.string().optional(),
+  }),
+  async run(o) {
+    await initEngine({ engine: o.backend });
+    const model = await loadModel(o.weights, { arch: o.arch });
+    try {
+      const input = await readInput(o.input, o.normalize ?? model.normalization);
+      const t0 = performance.now();
+      const pred = await predictBatch(model, input.data, input.shape, o.batch);
+      const ms = performance.now() - t0;
+      if (o.out) await writeSafetensors(o.out, { logits: { shape: pred.shape, data: pred.logits } }, { arch: model.arch });
+      const n = input.shape[0];
+      const k = model.numClasses;
+      if (model.kind === 'classifier') {
+        const scores = classScores(pred.logits, n, k);
+        if (o.json) {
+          process.stdout.write(`${JSON.stringify({ arch: model.arch, kind: model.kind, shape: pred.shape, images: input.names.map((name, i) => ({ name, classes: scores[i] })) }, null, 1)}\n`);
+        } else {
+          const top = Math.min(k, 3);
+          const head = ['image', ...Array.from({ length: top }, (_, j) => `#${j + 1} class (${k === 1 ? 'sigmoid' : 'prob'}, logit)`)];
+          const rows = scores.map((s, i) => [input.names[i]!, ...s.slice(0, top).map((c) => `${c.cls} (${c.probability.toFixed(4)}, ${c.logit.toFixed(4)})`)]);
+          printTable(head, rows);
+        }
+      } else {
+        const [, , h, w] = pred.shape as [number, number, number, number];
+        const fractions = classFractions(pred.logits, n, k, h, w);
+        if (o.json) {
+          process.stdout.write(`${JSON.stringify({ arch: model.arch, kind: model.kind, shape: pred.shape, images: input.names.map((name, i) => ({ name, classFractions: fractions[i] })) }, null, 1)}\n`);
+        } else {
+          printTable(['image', ...Array.from({ length: k }, (_, c) => `class ${c}${c === 0 ? ' (bg)' : ''}`)], fractions.map((f, i) => [input.names[i]!, ...f.map((v) => `${(v * 100).toFixed(1)}%`)]));
+        }
+      }
+      process.stderr.write(`sds: ${model.arch}, ${n} image(s) ${input.shape[2]}x${input.shape[3]}, ${(ms / n).toFixed(1)} ms/image${o.out ? `, logits -> ${o.out}` : ''}\n`);
+      return 0;
+    } finally {
+      model.dispose();
+    }
+  },
+});
+
+export function printTable(head: string[], rows: string[][]): void {
+  const widths = head.map((h, j) => Math.max(h.length, ...rows.map((r) => (r[j] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, j) => c.padEnd(widths[j]!)).join('  ').trimEnd();
+  process.stdout.write(`${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}\n`);
+}

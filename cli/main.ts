@@ -1,0 +1,47 @@
+/** Wires commands; each command lives in its own file under commands/. */
+import { formatError } from '../core/errors.js';
+import { commandHelp, parseCommandArgs, type CommandSpec } from './args.js';
+import { benchCommand } from './commands/bench.js';
+import { predictCommand } from './commands/predict.js';
+import type { z } from 'zod';
+
+const COMMANDS: CommandSpec<z.ZodType>[] = [predictCommand, benchCommand] as CommandSpec<z.ZodType>[];
+
+function mainHelp(): string {
+  const rows = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n');
+  return `sds: smooth deep saliency for whole-slide pathology images
+
+usage: sds <command> [options]
+
+commands:
+${rows}
+
+Run \`sds <command> --help\` for a command's options.
+Engine: TensorFlow.js (tfjs-node-gpu / tfjs-node when installed, else WASM, else CPU); --backend or SDS_BACKEND overrides.
+`;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(mainHelp());
+    return name ? 0 : 1;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    process.stderr.write(`error: unknown command "${name}"\n\n${mainHelp()}`);
+    return 2;
+  }
+  try {
+    const { options, positionals, help } = parseCommandArgs(cmd, rest);
+    if (help) {
+      process.stdout.write(commandHelp(cmd));
+      return 0;
+    }
+    return await cmd.run(options, positionals);
+  } catch (err) {
+    process.stderr.write(`${formatError(err)}\n`);
+    if (process.env.SDS_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}
