@@ -38,6 +38,12 @@ export function formatError(err: unknown): string {
   if (err instanceof SdsError) {
     return err.suggestion ? `error: ${err.message}\n  hint: ${err.suggestion}` : `error: ${err.message}`;
   }
-  if (err instanceof Error) return `error: ${err.message}`;
+  if (err instanceof Error) {
+    // The WASM engine reports exhausted memory this way; say what it means.
+    if (/memory access out of bounds|out of memory|Array buffer allocation failed/i.test(err.message)) {
+      return `error: out of memory (${err.message})\n  hint: use smaller patches or a smaller --batch; whole slides go through the tiled pipeline`;
+    }
+    return `error: ${err.message}`;
+  }
   return `error: ${String(err)}`;
 }

@@ -40,7 +40,8 @@ export async function loadWeights(path: string): Promise<LoadedWeights> {
     const { tensors, metadata } = parseSafetensors(bytes, source);
     return { tensors: stripPrefixes(tensors), metadata, format: 'safetensors', source };
   }
-  if (looksLikeZip(bytes)) {
+  // zip: torch >= 1.6; a bare pickle (0x80 PROTO): legacy torch.save, which the parser explains
+  if (looksLikeZip(bytes) || bytes[0] === 0x80) {
     return { tensors: stripPrefixes(parseTorchZip(bytes, source)), metadata: {}, format: 'torch', source };
   }
   const ext = extname(path).toLowerCase();
