@@ -1,5 +1,12 @@
-import type { Conv2d } from './layers.js';
+import { maxPool2d, type Conv2d } from './layers.js';
 import { tf, type Tensor4D } from './tf.js';
+
+/** A square max-pool window (PyTorch semantics: padding never wins). */
+export interface PoolGeometry {
+  size: number;
+  stride: number;
+  pad: number;
+}
 
 /**
  * Points where variants and attribution methods change a forward pass without forking the model:
@@ -10,7 +17,7 @@ export interface ForwardHooks {
   /** Applies `conv` to `x`; `apply` is the plain convolution. */
   conv?(conv: Conv2d, x: Tensor4D, apply: (x: Tensor4D) => Tensor4D): Tensor4D;
   relu?(name: string, x: Tensor4D): Tensor4D;
-  maxPool?(name: string, x: Tensor4D, apply: (x: Tensor4D) => Tensor4D): Tensor4D;
+  maxPool?(name: string, x: Tensor4D, apply: (x: Tensor4D) => Tensor4D, geometry: PoolGeometry): Tensor4D;
   /** Sees, and may replace, a named layer's output. */
   layer?(name: string, y: Tensor4D): Tensor4D;
 }
@@ -28,8 +35,9 @@ export class HookRunner {
     return this.hooks.relu ? this.hooks.relu(name, x) : tf.relu(x);
   }
 
-  maxPool(name: string, x: Tensor4D, apply: (x: Tensor4D) => Tensor4D): Tensor4D {
-    return this.hooks.maxPool ? this.hooks.maxPool(name, x, apply) : apply(x);
+  maxPool(name: string, x: Tensor4D, geometry: PoolGeometry): Tensor4D {
+    const apply = (v: Tensor4D) => maxPool2d(v, geometry);
+    return this.hooks.maxPool ? this.hooks.maxPool(name, x, apply, geometry) : apply(x);
   }
 
   layer(name: string, y: Tensor4D): Tensor4D {

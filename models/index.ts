@@ -1,5 +1,5 @@
 export { initEngine, activeEngine, ENGINES, isEngine, type Engine, type EngineOptions } from './backend.js';
-export { tf } from './tf.js';
+export { tf, customUnary, type Tensor, type Tensor1D, type Tensor2D, type Tensor4D } from './tf.js';
 export type { Model, ArchName, ModelKind, Normalization } from './model.js';
 export { ARCHS, NORMALIZATIONS } from './model.js';
 export type { ForwardHooks } from './hooks.js';
@@ -13,3 +13,4 @@ export { nchwToNhwc, nhwcToNchw } from './layout.js';
 export { readInput, readImageRgb, normalizeRgb, type InputBatch } from './input.js';
 export { predictBatch, classScores, classFractions, type Prediction, type ClassScore } from './predict.js';
 export { randomModel, torchvisionInit, seededRandom, seededNormal } from './random-init.js';
+export type { PoolGeometry } from './hooks.js';

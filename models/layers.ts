@@ -3,7 +3,8 @@
  * (explicit symmetric zero padding, eval-mode BatchNorm with eps 1e-5).
  */
 import { oihwToHwio, tensor1d, type ParamBinder } from './params.js';
-import { tf, type Tensor1D, type Tensor2D, type Tensor4D } from './tf.js';
+import type { PoolGeometry } from './hooks.js';
+import { customUnary, tf, type Tensor1D, type Tensor2D, type Tensor4D } from './tf.js';
 
 export interface Conv2dOptions {
   inChannels: number;
@@ -65,7 +66,8 @@ export class BatchNorm2d {
     const shift = new Float32Array(channels);
     for (let c = 0; c < channels; c++) {
       // float32 arithmetic in the same order as PyTorch's CPU inference kernel
-      const s = Math.fround(gamma[c]! / Math.fround(Math.sqrt(Math.fround(variance[c]! + eps))));
+      const invstd = Math.fround(1 / Math.fround(Math.sqrt(Math.fround(variance[c]! + Math.fround(eps)))));
+      const s = Math.fround(invstd * gamma[c]!);
       scale[c] = s;
       shift[c] = Math.fround(beta[c]! - Math.fround(mean[c]! * s));
     }
@@ -99,9 +101,96 @@ export class Linear {
 }
 
 /** 2x nearest-neighbour upsampling (F.interpolate(scale_factor=2, mode='nearest')), NHWC. */
-export function upsampleNearest2x(x: Tensor4D): Tensor4D {
+export const upsampleNearest2x = customUnary<Tensor4D>((x) => {
   const [n, h, w, c] = x.shape;
-  // broadcast, not resizeNearestNeighbor: exact, and its gradient is a plain sum on every engine
-  const y = tf.broadcastTo(tf.reshape(x, [n, h, 1, w, 1, c]), [n, h, 2, w, 2, c]);
-  return tf.reshape(y, [n, 2 * h, 2 * w, c]);
+  return {
+    // floor(dst / 2) sampling is exact here; the gradient sums each 2x2 block (tf's Tile
+    // gradient stops at rank 5, and resize gradients differ between engines)
+    value: tf.image.resizeNearestNeighbor(x, [2 * h, 2 * w], false, false),
+    gradFunc: (dy) => tf.sum(tf.reshape(dy, [n, h, 2, w, 2, c]), [2, 4]),
+  };
+});
+
+/**
+ * Max-pool backward as PyTorch routes it: each output's gradient goes to the FIRST maximum of its
+ * window in row-major order, padding counting as -inf. (After a ReLU many windows tie at 0; the
+ * DeepLift rule is sensitive to where those gradients land.)
+ */
+export function routeToArgmax(dy: Tensor4D, x: Tensor4D, g: PoolGeometry): Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = x.shape;
+    const [, oh, ow] = dy.shape;
+    const { size: k, stride: s, pad: p } = g;
+    const xp = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], -Infinity);
+    const hp = h + 2 * p;
+    const wp = w + 2 * p;
+    const views: Tensor4D[] = [];
+    for (let ky = 0; ky < k; ky++)
+      for (let kx = 0; kx < k; kx++)
+        views.push(tf.stridedSlice(xp, [0, ky, kx, 0], [n, ky + s * (oh - 1) + 1, kx + s * (ow - 1) + 1, c], [1, s, s, 1]) as Tensor4D);
+    const out = views.reduce((a, b) => tf.maximum(a, b));
+    let taken = tf.zerosLike(out).cast('bool');
+    let acc = tf.zeros([n, hp, wp, c]) as Tensor4D;
+    views.forEach((v, i) => {
+      const ky = Math.floor(i / k);
+      const kx = i % k;
+      const first = tf.logicalAnd(tf.equal(v, out), tf.logicalNot(taken));
+      taken = tf.logicalOr(taken, first);
+      const z = tf.where(first, dy, tf.zerosLike(dy));
+      // place z[i,j] at padded (ky + s*i, kx + s*j): interleave zeros, then shift
+      const spread = tf.reshape(tf.pad(tf.reshape(z, [n, oh, 1, ow, 1, c]), [[0, 0], [0, 0], [0, s - 1], [0, 0], [0, s - 1], [0, 0]]), [n, oh * s, ow * s, c]);
+      const bottom = hp - ky - oh * s;
+      const right = wp - kx - ow * s;
+      let placed = tf.pad(spread, [[0, 0], [ky, Math.max(0, bottom)], [kx, Math.max(0, right)], [0, 0]]) as Tensor4D;
+      if (bottom < 0 || right < 0) placed = tf.slice(placed, [0, 0, 0, 0], [n, hp, wp, c]);
+      acc = tf.add(acc, placed);
+    });
+    return tf.slice(acc, [0, p, p, 0], [n, h, w, c]);
+  });
+}
+
+/**
+ * Max-pool with PyTorch's backward (first maximum of each window, padding never chosen).
+ * The WASM engine's own MaxPoolGrad mis-routes gradients next to the padding.
+ */
+export function maxPool2d(x: Tensor4D, g: PoolGeometry): Tensor4D {
+  const op = customUnary<Tensor4D>((v, save) => {
+    save([v]);
+    return {
+      value: tf.maxPool(v, g.size, g.stride, g.pad),
+      gradFunc: (dy, saved) => routeToArgmax(dy, saved[0] as Tensor4D, g),
+    };
+  });
+  return op(x);
+}
+
+/**
+ * Bilinear resize with PyTorch's `align_corners=False` (half-pixel centres, no antialias), as two
+ * interpolation-matrix products: exact in both directions (TensorFlow.js's ResizeBilinearGrad
+ * does not honour half-pixel centres).
+ */
+export function resizeBilinear(x: Tensor4D, outH: number, outW: number): Tensor4D {
+  const [n, h, w, c] = x.shape;
+  return tf.tidy(() => {
+    const rh = tf.tensor3d(interpolationMatrix(h, outH), [1, outH, h]);
+    const rw = tf.tensor3d(interpolationMatrix(w, outW), [1, outW, w]);
+    const y = tf.matMul(rh, tf.reshape(x, [n, h, w * c])); // (n, outH, w*c)
+    const z = tf.matMul(rw, tf.reshape(y, [n * outH, w, c])); // (n*outH, outW, c)
+    return tf.reshape(z, [n, outH, outW, c]);
+  });
+}
+
+/** Row i: the weights of input samples for output i (PyTorch's area_pixel_compute_source_index). */
+export function interpolationMatrix(inSize: number, outSize: number): Float32Array {
+  const m = new Float32Array(outSize * inSize);
+  const scale = inSize / outSize;
+  for (let i = 0; i < outSize; i++) {
+    const src = Math.max(0, (i + 0.5) * scale - 0.5);
+    const i0 = Math.min(Math.floor(src), inSize - 1);
+    const i1 = Math.min(i0 + 1, inSize - 1);
+    const l1 = src - i0;
+    m[i * inSize + i0] = m[i * inSize + i0]! + (1 - l1);
+    m[i * inSize + i1] = m[i * inSize + i1]! + l1;
+  }
+  return m;
 }

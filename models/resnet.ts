@@ -151,7 +151,7 @@ export class ResNetEncoder {
     x = r.layer('input', x);
     if (until === 'input') return { stopped: x };
     const stem = r.relu(this.naming.relu, this.bn1.apply(r.conv(this.conv1, x)));
-    let y = r.maxPool(this.naming.maxpool, stem, (v) => tf.maxPool(v, 3, 2, 1));
+    let y = r.maxPool(this.naming.maxpool, stem, { size: 3, stride: 2, pad: 1 });
     const stages: Tensor4D[] = [];
     for (const blocks of this.stages) {
       for (const blk of blocks) {

@@ -1,0 +1,246 @@
+/**
+ * Attribution at layers (SPEC 6), Captum-shaped: a method object is built from a model (any
+ * Model, e.g. a VariantModel) and `attribute(x, options)` returns one tensor per requested layer,
+ * shaped like the layer (NHWC inside).
+ */
+import { SdsError } from '../core/errors.js';
+import { tf, type ForwardHooks, type Model, type Tensor, type Tensor4D } from '../models/index.js';
+import { composeHooks } from './compose.js';
+import { deepliftRelu } from './deeplift-rules.js';
+import { igSteps, type IgRule } from './quadrature.js';
+import { checkTargets, defaultTargets, targetScalar } from './targets.js';
+
+export const METHODS = ['grad', 'deeplift', 'ig', 'gradcam'] as const;
+export type MethodName = (typeof METHODS)[number];
+
+export interface AttributeOptions {
+  layers: readonly string[];
+  /** Per image (or one for all); default SPEC 5. */
+  targets?: readonly number[];
+  /** Integrated Gradients: number of steps (default 50) and rule (default Gauss-Legendre). */
+  steps?: number;
+  rule?: IgRule;
+  /** Integrated Gradients: interpolation points per backward pass (default 16 images' worth). */
+  internalBatchSize?: number;
+}
+
+export interface AttributionResult {
+  /** layer -> attribution (N,h,w,C); GradCAM: (N,h,w,1). The caller disposes them. */
+  attributions: Map<string, Tensor4D>;
+  targets: number[];
+}
+
+export interface AttributionMethod {
+  readonly name: MethodName;
+  attribute(x: Tensor4D, options: AttributeOptions): Promise<AttributionResult>;
+}
+
+function checkLayers(model: Model, layers: readonly string[]): void {
+  if (!layers.length) throw new SdsError('BAD_ARGUMENT', 'no layer given', { suggestion: `use one or more of: ${model.layerNames.join(', ')}` });
+  for (const l of layers) {
+    if (!model.layerNames.includes(l)) {
+      throw new SdsError('BAD_ARGUMENT', `unknown layer "${l}" for ${model.arch}`, { suggestion: `use one of: ${model.layerNames.join(', ')}` });
+    }
+  }
+}
+
+/** One forward pass without a tape: the requested layers' outputs and the targets. */
+function forwardRecording(model: Model, x: Tensor4D, layers: readonly string[], targets?: readonly number[], hooks: ForwardHooks = {}) {
+  const acts = new Map<string, Tensor4D>();
+  const want = new Set(layers);
+  let resolved: number[] = [];
+  tf.tidy(() => {
+    const out = model.forward(
+      x,
+      composeHooks(hooks, {
+        layer: (name, y) => {
+          if (want.has(name)) acts.set(name, tf.keep(tf.clone(y)));
+          return y;
+        },
+      }),
+    );
+    resolved = targets?.length ? [...targets] : defaultTargets(model, out);
+  });
+  checkTargets(model, resolved, x.shape[0] as number);
+  return { acts, targets: resolved };
+}
+
+/**
+ * d target / d layer for several layers from ONE backward pass: a zero probe is added to each
+ * layer's output, so the gradient w.r.t. the probe is the gradient at the layer, and gradients
+ * still flow through it to the layers below.
+ */
+function gradientsAtLayers(model: Model, x: Tensor4D, layers: readonly string[], shapes: Map<string, number[]>, targets: readonly number[], hooks: ForwardHooks = {}): Map<string, Tensor4D> {
+  const probes = layers.map((l) => tf.zeros(shapes.get(l)! as [number, number, number, number])); // (n,h,w,c)
+  try {
+    const index = new Map(layers.map((l, i) => [l, i]));
+    const f = (...ps: Tensor[]) =>
+      targetScalar(
+        model,
+        model.forward(
+          x,
+          composeHooks(hooks, {
+            layer: (name, y) => {
+              const i = index.get(name);
+              return i === undefined ? y : tf.add(y, ps[i]!);
+            },
+          }),
+        ),
+        targets,
+      );
+    const grads = tf.grads(f)(probes) as Tensor4D[];
+    return new Map(layers.map((l, i) => [l, grads[i]!]));
+  } finally {
+    for (const p of probes) p.dispose();
+  }
+}
+
+function disposeAll(m: Map<string, Tensor>): void {
+  for (const t of m.values()) t.dispose();
+}
+
+export class LayerGradient implements AttributionMethod {
+  readonly name = 'grad' as const;
+  constructor(readonly model: Model) {}
+
+  async attribute(x: Tensor4D, o: AttributeOptions): Promise<AttributionResult> {
+    checkLayers(this.model, o.layers);
+    const { acts, targets } = forwardRecording(this.model, x, o.layers, o.targets);
+    const shapes = new Map([...acts].map(([l, a]) => [l, a.shape as number[]]));
+    disposeAll(acts);
+    return { attributions: gradientsAtLayers(this.model, x, o.layers, shapes, targets), targets };
+  }
+}
+
+export class LayerGradCam implements AttributionMethod {
+  readonly name = 'gradcam' as const;
+  constructor(readonly model: Model) {}
+
+  async attribute(x: Tensor4D, o: AttributeOptions): Promise<AttributionResult> {
+    checkLayers(this.model, o.layers);
+    const { acts, targets } = forwardRecording(this.model, x, o.layers, o.targets);
+    const shapes = new Map([...acts].map(([l, a]) => [l, a.shape as number[]]));
+    const grads = gradientsAtLayers(this.model, x, o.layers, shapes, targets);
+    const attributions = new Map<string, Tensor4D>();
+    for (const l of o.layers) {
+      // sum_c mean_hw(grad_c) * act_c, no ReLU (Captum's default)
+      attributions.set(l, tf.tidy(() => tf.sum(tf.mul(tf.mean(grads.get(l)!, [1, 2], true), acts.get(l)!), 3, true) as Tensor4D));
+    }
+    disposeAll(acts);
+    disposeAll(grads);
+    return { attributions, targets };
+  }
+}
+
+/** Baseline: the all-zero normalized input. */
+function zeroBaseline(x: Tensor4D): Tensor4D {
+  return tf.zerosLike(x);
+}
+
+export class LayerDeepLift implements AttributionMethod {
+  readonly name = 'deeplift' as const;
+  constructor(readonly model: Model) {}
+
+  async attribute(x: Tensor4D, o: AttributeOptions): Promise<AttributionResult> {
+    checkLayers(this.model, o.layers);
+    const x0 = zeroBaseline(x);
+    // Baseline pass: every ReLU's and max-pool's input, for the Rescale multipliers.
+    const reluIn = new Map<string, Tensor4D>();
+    const record: ForwardHooks = {
+      relu: (name, v) => {
+        reluIn.set(name, tf.keep(tf.clone(v)));
+        return tf.relu(v);
+      },
+    };
+    const base = forwardRecording(this.model, x0, o.layers, [0], record);
+    try {
+      const { acts, targets } = forwardRecording(this.model, x, o.layers, o.targets);
+      const shapes = new Map([...acts].map(([l, a]) => [l, a.shape as number[]]));
+      const rules: ForwardHooks = {
+        relu: (name, v) => deepliftRelu(v, reluIn.get(name)!),
+        // Max-pool keeps its ordinary gradient, as the reference does: in Captum the pool's rule
+        // is applied after the preceding ReLU's hook has already captured the ordinary pool
+        // gradient (both hook the same tensor), and the ReLU rule only uses that captured value.
+        // Every supported model has its max-pool right after a ReLU (the ResNet stem).
+      };
+      const grads = gradientsAtLayers(this.model, x, o.layers, shapes, targets, rules);
+      const attributions = new Map<string, Tensor4D>();
+      for (const l of o.layers) attributions.set(l, tf.tidy(() => tf.mul(grads.get(l)!, tf.sub(acts.get(l)!, base.acts.get(l)!))));
+      disposeAll(acts);
+      disposeAll(grads);
+      return { attributions, targets };
+    } finally {
+      x0.dispose();
+      disposeAll(base.acts);
+      disposeAll(reluIn);
+    }
+  }
+}
+
+export class LayerIntegratedGradients implements AttributionMethod {
+  readonly name = 'ig' as const;
+  constructor(readonly model: Model) {}
+
+  async attribute(x: Tensor4D, o: AttributeOptions): Promise<AttributionResult> {
+    checkLayers(this.model, o.layers);
+    const steps = o.steps ?? 50;
+    if (!Number.isInteger(steps) || steps < 1 || steps > 10000) throw new SdsError('BAD_ARGUMENT', `--steps must be 1..10000, got ${steps}`);
+    const { alphas, weights } = igSteps(steps, o.rule ?? 'gausslegendre');
+    const n = x.shape[0];
+    const x0 = zeroBaseline(x);
+    const base = forwardRecording(this.model, x0, o.layers, [0]);
+    const { acts, targets } = forwardRecording(this.model, x, o.layers, o.targets);
+    x0.dispose();
+    const perPass = Math.max(1, Math.floor((o.internalBatchSize ?? 16) / n));
+    const attributions = new Map<string, Tensor4D>();
+    try {
+      for (const layer of o.layers) {
+        const a = acts.get(layer)!;
+        const a0 = base.acts.get(layer)!;
+        const delta = tf.sub(a, a0) as Tensor4D;
+        let total = tf.zerosLike(a) as Tensor4D;
+        for (let s = 0; s < steps; s += perPass) {
+          const m = Math.min(perPass, steps - s);
+          const next = tf.tidy(() => {
+            // step-major batch: [a0 + t_k * delta for k in this chunk], each N images
+            const points = tf.concat(alphas.slice(s, s + m).map((t) => tf.add(a0, tf.mul(delta, t)))) as Tensor4D;
+            const xs = m > 1 ? (tf.tile(x, [m, 1, 1, 1]) as Tensor4D) : x;
+            const ts = Array.from({ length: m }, () => targets).flat();
+            const g = tf.grad((p: Tensor) =>
+              targetScalar(this.model, this.model.forward(xs, { layer: (name, y) => (name === layer ? (p as Tensor4D) : y) }), ts),
+            )(points) as Tensor4D;
+            let acc: Tensor4D = total;
+            for (let k = 0; k < m; k++) acc = tf.add(acc, tf.mul(tf.slice(g, [k * n, 0, 0, 0], [n, -1, -1, -1]), weights[s + k]!));
+            return acc;
+          });
+          total.dispose();
+          total = next;
+        }
+        attributions.set(layer, tf.tidy(() => tf.mul(total, delta)));
+        total.dispose();
+        delta.dispose();
+      }
+      return { attributions, targets };
+    } finally {
+      disposeAll(acts);
+      disposeAll(base.acts);
+    }
+  }
+}
+
+export function createMethod(name: MethodName, model: Model): AttributionMethod {
+  switch (name) {
+    case 'grad':
+      return new LayerGradient(model);
+    case 'deeplift':
+      return new LayerDeepLift(model);
+    case 'ig':
+      return new LayerIntegratedGradients(model);
+    case 'gradcam':
+      return new LayerGradCam(model);
+  }
+}
+
+export function isMethod(s: string): s is MethodName {
+  return (METHODS as readonly string[]).includes(s);
+}

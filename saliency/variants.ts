@@ -1,0 +1,147 @@
+/**
+ * The three smoothing variants of SPEC 3, as wrappers around any Model: the model code is not
+ * forked, its hook points get different conv behaviour.
+ */
+import { SdsError } from '../core/errors.js';
+import { Conv2d, tf, type ForwardHooks, type Model, type Tensor, type Tensor4D } from '../models/index.js';
+import { ParamBinder } from '../models/params.js';
+import { resizeBilinear } from '../models/layers.js';
+import { customUnary } from '../models/tf.js';
+import type { StateDict } from '../models/weights/types.js';
+import { composeHooks } from './compose.js';
+import { roll, rollAverage, ROLLS } from './roll.js';
+
+export const VARIANTS = ['original', 'backward-hook', 'forward-hook', 'surrogate'] as const;
+export type Variant = (typeof VARIANTS)[number];
+
+/** Identity forward; the backward replaces the gradient by its roll average. */
+const smoothGradient = customUnary<Tensor4D>((x) => ({
+  value: tf.clone(x),
+  gradFunc: (dy) => rollAverage(dy),
+}));
+
+/** backward-hook: at every hook point (stem too) the gradient sent to the conv's input is roll-averaged. */
+export function backwardHookHooks(model: Model): ForwardHooks {
+  const points = new Set(model.hookPoints);
+  return { conv: (conv, x, apply) => apply(points.has(conv.name) ? smoothGradient(x) : x) };
+}
+
+/** forward-hook: every hook point but the stem outputs the mean of the conv over the four rolled inputs. */
+export function forwardHookHooks(model: Model): ForwardHooks {
+  const points = new Set(model.hookPoints.slice(1));
+  return {
+    conv: (conv, x, apply) => (points.has(conv.name) ? tf.div(tf.addN(ROLLS.map(([dh, dw]) => apply(roll(x, dh, dw)))), 4) : apply(x)),
+  };
+}
+
+/** conv_one (3x3) -> bilinear resize to the conv's output size -> conv_two (3x3), per hook point. */
+export class SurrogatePath {
+  constructor(
+    readonly name: string,
+    readonly convOne: Conv2d,
+    readonly convTwo: Conv2d,
+    private readonly target: Conv2d,
+  ) {}
+
+  apply(x: Tensor4D): Tensor4D {
+    const [, h, w] = x.shape;
+    const y = this.convOne.apply(x);
+    const r = resizeBilinear(y, this.target.outSize(h), this.target.outSize(w));
+    return this.convTwo.apply(r);
+  }
+}
+
+/** The surrogate paths of one model (all hook points but the stem), owning their tensors. */
+export class SurrogatePaths {
+  readonly paths: ReadonlyMap<string, SurrogatePath>;
+
+  private constructor(
+    paths: SurrogatePath[],
+    private readonly binder: ParamBinder,
+  ) {
+    this.paths = new Map(paths.map((p) => [p.name, p]));
+  }
+
+  /** Binds `<hook point>.conv_one.weight|bias`, `.conv_two.weight|bias`; lists every key problem. */
+  static fromStateDict(model: Model, sd: StateDict, source: string, init?: (key: string, shape: readonly number[]) => Float32Array): SurrogatePaths {
+    const binder = new ParamBinder(sd, source, `${model.arch} surrogate paths`, init);
+    const paths = model.hookPoints.slice(1).map((name) => {
+      const conv = model.convs.get(name)!;
+      const one = new Conv2d(binder, `${name}.conv_one`, { inChannels: conv.inChannels, outChannels: conv.outChannels, kernel: 3, padding: 1, bias: true });
+      const two = new Conv2d(binder, `${name}.conv_two`, { inChannels: conv.outChannels, outChannels: conv.outChannels, kernel: 3, padding: 1, bias: true });
+      return new SurrogatePath(name, one, two, conv);
+    });
+    binder.finish();
+    return new SurrogatePaths(paths, binder);
+  }
+
+  hooks(): ForwardHooks {
+    return { conv: (conv, x, apply) => this.paths.get(conv.name)?.apply(x) ?? apply(x) };
+  }
+
+  /** Trainable parameter tensors by state_dict name (weights HWIO inside). */
+  parameters(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const p of this.paths.values())
+      for (const c of [p.convOne, p.convTwo]) {
+        out.set(`${c.name}.weight`, c.weight);
+        out.set(`${c.name}.bias`, c.bias!);
+      }
+    return out;
+  }
+
+  dispose(): void {
+    this.binder.dispose();
+  }
+}
+
+/**
+ * A model seen through a variant: same weights, same layer names, hook points behaving per SPEC 3.
+ * Methods treat it like any Model.
+ */
+export class VariantModel implements Model {
+  readonly arch;
+  readonly kind;
+  readonly numClasses;
+  readonly normalization;
+  readonly layerNames;
+  readonly hookPoints;
+  readonly convs;
+  private readonly hooks: ForwardHooks;
+
+  constructor(
+    readonly base: Model,
+    readonly variant: Variant,
+    surrogate?: SurrogatePaths,
+  ) {
+    this.arch = base.arch;
+    this.kind = base.kind;
+    this.numClasses = base.numClasses;
+    this.normalization = base.normalization;
+    this.layerNames = base.layerNames;
+    this.hookPoints = base.hookPoints;
+    this.convs = base.convs;
+    if (variant === 'surrogate' && !surrogate) {
+      throw new SdsError('BAD_ARGUMENT', 'the surrogate variant needs trained surrogate paths', {
+        suggestion: 'pass --surrogate PATHS.safetensors (made by `sds train-surrogate`)',
+      });
+    }
+    this.hooks =
+      variant === 'backward-hook' ? backwardHookHooks(base) : variant === 'forward-hook' ? forwardHookHooks(base) : variant === 'surrogate' ? surrogate!.hooks() : {};
+  }
+
+  forward(x: Tensor4D, hooks?: ForwardHooks): Tensor {
+    return this.base.forward(x, composeHooks(this.hooks, hooks));
+  }
+
+  forwardTo(layer: string, x: Tensor4D, hooks?: ForwardHooks): Tensor4D {
+    return this.base.forwardTo(layer, x, composeHooks(this.hooks, hooks));
+  }
+
+  /** The base model owns the weights; the caller disposes it (and the surrogate paths). */
+  dispose(): void {}
+}
+
+export function isVariant(s: string): s is Variant {
+  return (VARIANTS as readonly string[]).includes(s);
+}
