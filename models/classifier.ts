@@ -2,9 +2,9 @@
 import { SdsError } from '../core/errors.js';
 import { HookRunner, type ForwardHooks } from './hooks.js';
 import { Conv2d, Linear } from './layers.js';
-import type { ArchName, Model, Normalization } from './model.js';
+import type { ArchName, LayerStart, Model, Normalization } from './model.js';
 import type { ParamBinder } from './params.js';
-import { monaiNaming, ResNetEncoder, torchvisionNaming, type ResNetDepth } from './resnet.js';
+import { KeptFeatures, monaiNaming, ResNetEncoder, torchvisionNaming, type ResNetDepth } from './resnet.js';
 import { tf, type Tensor, type Tensor2D, type Tensor4D } from './tf.js';
 
 abstract class EncoderModel implements Model {
@@ -36,6 +36,19 @@ abstract class EncoderModel implements Model {
   forwardTo(layer: string, x: Tensor4D, hooks?: ForwardHooks): Tensor4D {
     assertLayer(this, layer);
     return this.encoder.forward(x, new HookRunner(hooks), layer).stopped!;
+  }
+
+  prepareFrom(layer: string, x: Tensor4D, hooks?: ForwardHooks): LayerStart {
+    assertLayer(this, layer);
+    const below = KeptFeatures.of(this.encoder, layer, x, hooks);
+    return {
+      run: (value, h) => {
+        const r = new HookRunner(h);
+        const { features } = this.encoder.forward(value, r, undefined, { layer, value, below: below.forBatch(value.shape[0]) });
+        return this.head(features!.stages[3]!, r);
+      },
+      dispose: () => below.dispose(),
+    };
   }
 
   dispose(): void {

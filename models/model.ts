@@ -30,5 +30,17 @@ export interface Model {
   forward(x: Tensor4D, hooks?: ForwardHooks): Tensor;
   /** Runs only as far as `layer` and returns its output (N,h,w,C). */
   forwardTo(layer: string, x: Tensor4D, hooks?: ForwardHooks): Tensor4D;
+  /**
+   * Prepares passes that start at `layer`'s output, with everything below it (U-Net skips)
+   * computed once from `x`: what Integrated Gradients and perturbations need, without
+   * re-running (or back-propagating through) the layers below.
+   */
+  prepareFrom(layer: string, x: Tensor4D, hooks?: ForwardHooks): LayerStart;
+  dispose(): void;
+}
+
+export interface LayerStart {
+  /** Output for `value` in place of the layer's output; `value`'s batch may be k times x's. */
+  run(value: Tensor4D, hooks?: ForwardHooks): Tensor;
   dispose(): void;
 }

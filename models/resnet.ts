@@ -146,15 +146,31 @@ export class ResNetEncoder {
 
   /**
    * Runs the encoder; stops early (returning `stopped`) once `until` has been produced.
+   * With `start`, the pass begins at that layer's output (`start.value`, e.g. an interpolated
+   * or perturbed activation) and takes the features below it from `start.below`.
    */
-  forward(x: Tensor4D, r: HookRunner, until?: string): { features?: EncoderFeatures; stopped?: Tensor4D } {
-    x = r.layer('input', x);
-    if (until === 'input') return { stopped: x };
-    const stem = r.relu(this.naming.relu, this.bn1.apply(r.conv(this.conv1, x)));
-    let y = r.maxPool(this.naming.maxpool, stem, { size: 3, stride: 2, pad: 1 });
+  forward(x: Tensor4D, r: HookRunner, until?: string, start?: EncoderStart): { features?: EncoderFeatures; stopped?: Tensor4D } {
+    let stem: Tensor4D;
+    let y: Tensor4D;
     const stages: Tensor4D[] = [];
-    for (const blocks of this.stages) {
+    let skipping = start !== undefined && start.layer !== 'input';
+    if (skipping) {
+      const below = start!.below;
+      stem = below.stem;
+      y = start!.value;
+      for (let s = 0; s < this.stages.length && this.stages[s]!.every((b) => b.layer !== start!.layer); s++) stages.push(below.stages[s]!);
+    } else {
+      x = r.layer('input', start ? start.value : x);
+      if (until === 'input') return { stopped: x };
+      stem = r.relu(this.naming.relu, this.bn1.apply(r.conv(this.conv1, x)));
+      y = r.maxPool(this.naming.maxpool, stem, { size: 3, stride: 2, pad: 1 });
+    }
+    for (const blocks of this.stages.slice(stages.length)) {
       for (const blk of blocks) {
+        if (skipping) {
+          if (blk.layer === start!.layer) skipping = false;
+          continue;
+        }
         y = r.layer(blk.layer, blk.apply(y, r));
         if (until === blk.layer) return { stopped: y };
       }
@@ -162,6 +178,70 @@ export class ResNetEncoder {
     }
     return { features: { stem, stages } };
   }
+
+  /** Stem and stage outputs of `x` strictly below `layer`: what a pass from `layer` still needs. */
+  featuresBelow(layer: string, x: Tensor4D, hooks: ForwardHooks = {}): EncoderFeatures {
+    const lastOfStage = new Map(this.stages.map((blocks, s) => [blocks.at(-1)!.layer, s]));
+    const stages: Tensor4D[] = [];
+    let stem = x;
+    const r = new HookRunner({
+      ...hooks,
+      relu: (name, v) => {
+        const out = hooks.relu ? hooks.relu(name, v) : tf.relu(v);
+        if (name === this.naming.relu) stem = out;
+        return out;
+      },
+      layer: (name, v) => {
+        const out = hooks.layer ? hooks.layer(name, v) : v;
+        if (lastOfStage.has(name) && name !== layer) stages.push(out);
+        return out;
+      },
+    });
+    if (layer !== 'input') this.forward(x, r, layer);
+    return { stem, stages };
+  }
+}
+
+/** Features below a layer, kept, and tiled on demand to a k-times batch. */
+export class KeptFeatures {
+  private readonly tiled = new Map<number, EncoderFeatures>();
+  constructor(private readonly base: EncoderFeatures) {}
+
+  static of(encoder: ResNetEncoder, layer: string, x: Tensor4D, hooks?: ForwardHooks): KeptFeatures {
+    const f = tf.tidy(() => {
+      const b = encoder.featuresBelow(layer, x, hooks);
+      return [b.stem, ...b.stages].map((t) => tf.clone(t)); // own copies: the stem may be x itself
+    });
+    return new KeptFeatures({ stem: f[0]!, stages: f.slice(1) });
+  }
+
+  forBatch(n: number): EncoderFeatures {
+    const have = this.base.stem.shape[0];
+    if (n === have) return this.base;
+    let t = this.tiled.get(n);
+    if (!t) {
+      const k = n / have;
+      const tile = (v: Tensor4D) => tf.keep(tf.tile(v, [k, 1, 1, 1]));
+      t = { stem: tile(this.base.stem), stages: this.base.stages.map(tile) };
+      this.tiled.set(n, t);
+    }
+    return t;
+  }
+
+  dispose(): void {
+    for (const f of [this.base, ...this.tiled.values()]) {
+      f.stem.dispose();
+      for (const s of f.stages) s.dispose();
+    }
+    this.tiled.clear();
+  }
+}
+
+/** Where a forward pass starts when it starts above the input. */
+export interface EncoderStart {
+  layer: string;
+  value: Tensor4D;
+  below: EncoderFeatures;
 }
 
 export { HookRunner, type ForwardHooks };

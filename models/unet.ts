@@ -3,9 +3,9 @@ import { SdsError } from '../core/errors.js';
 import { HookRunner, type ForwardHooks } from './hooks.js';
 import { assertLayer } from './classifier.js';
 import { BatchNorm2d, Conv2d, upsampleNearest2x } from './layers.js';
-import type { ArchName, Model } from './model.js';
+import type { ArchName, LayerStart, Model } from './model.js';
 import type { ParamBinder } from './params.js';
-import { ResNetEncoder, torchvisionNaming, type ResNetDepth } from './resnet.js';
+import { KeptFeatures, ResNetEncoder, torchvisionNaming, type EncoderFeatures, type ResNetDepth } from './resnet.js';
 import { tf, type Tensor4D } from './tf.js';
 
 const DECODER_CHANNELS = [256, 128, 64, 32, 16];
@@ -67,15 +67,36 @@ export class UNet implements Model {
 
   /** Logits (N,H,W,K). Input sides must be multiples of 32 (five halvings), as in smp. */
   forward(x: Tensor4D, hooks?: ForwardHooks): Tensor4D {
+    this.checkSize(x);
+    const r = new HookRunner(hooks);
+    return this.decode(this.encoder.forward(x, r).features!, r);
+  }
+
+  private checkSize(x: Tensor4D): void {
     const [, h, w] = x.shape;
     if (h % 32 || w % 32) {
       throw new SdsError('BAD_INPUT', `${this.arch} needs input sides that are multiples of 32, got ${h}x${w}`, {
         suggestion: 'crop or pad the patch, e.g. to 256 or 512 px',
       });
     }
-    const r = new HookRunner(hooks);
-    const { features } = this.encoder.forward(x, r);
-    const { stem, stages } = features!;
+  }
+
+  prepareFrom(layer: string, x: Tensor4D, hooks?: ForwardHooks): LayerStart {
+    assertLayer(this, layer);
+    this.checkSize(x);
+    const below = KeptFeatures.of(this.encoder, layer, x, hooks);
+    return {
+      run: (value, h) => {
+        const r = new HookRunner(h);
+        const { features } = this.encoder.forward(value, r, undefined, { layer, value, below: below.forBatch(value.shape[0]) });
+        return this.decode(features!, r);
+      },
+      dispose: () => below.dispose(),
+    };
+  }
+
+  private decode(features: EncoderFeatures, r: HookRunner): Tensor4D {
+    const { stem, stages } = features;
     const skips = [stages[2]!, stages[1]!, stages[0]!, stem];
     let y = stages[3]!;
     this.blocks.forEach((blk, i) => {

@@ -198,27 +198,30 @@ export class LayerIntegratedGradients implements AttributionMethod {
         const a = acts.get(layer)!;
         const a0 = base.acts.get(layer)!;
         const delta = tf.sub(a, a0) as Tensor4D;
+        // Only the network above the layer runs per step (Captum re-runs the whole model).
+        const start = this.model.prepareFrom(layer, x);
         let total = tf.zerosLike(a) as Tensor4D;
-        for (let s = 0; s < steps; s += perPass) {
-          const m = Math.min(perPass, steps - s);
-          const next = tf.tidy(() => {
-            // step-major batch: [a0 + t_k * delta for k in this chunk], each N images
-            const points = tf.concat(alphas.slice(s, s + m).map((t) => tf.add(a0, tf.mul(delta, t)))) as Tensor4D;
-            const xs = m > 1 ? (tf.tile(x, [m, 1, 1, 1]) as Tensor4D) : x;
-            const ts = Array.from({ length: m }, () => targets).flat();
-            const g = tf.grad((p: Tensor) =>
-              targetScalar(this.model, this.model.forward(xs, { layer: (name, y) => (name === layer ? (p as Tensor4D) : y) }), ts),
-            )(points) as Tensor4D;
-            let acc: Tensor4D = total;
-            for (let k = 0; k < m; k++) acc = tf.add(acc, tf.mul(tf.slice(g, [k * n, 0, 0, 0], [n, -1, -1, -1]), weights[s + k]!));
-            return acc;
-          });
+        try {
+          for (let s = 0; s < steps; s += perPass) {
+            const m = Math.min(perPass, steps - s);
+            const next = tf.tidy(() => {
+              // step-major batch: [a0 + t_k * delta for k in this chunk], each N images
+              const points = tf.concat(alphas.slice(s, s + m).map((t) => tf.add(a0, tf.mul(delta, t)))) as Tensor4D;
+              const ts = Array.from({ length: m }, () => targets).flat();
+              const g = tf.grad((p: Tensor) => targetScalar(this.model, start.run(p as Tensor4D), ts))(points) as Tensor4D;
+              let acc: Tensor4D = total;
+              for (let k = 0; k < m; k++) acc = tf.add(acc, tf.mul(tf.slice(g, [k * n, 0, 0, 0], [n, -1, -1, -1]), weights[s + k]!));
+              return acc;
+            });
+            total.dispose();
+            total = next;
+          }
+          attributions.set(layer, tf.tidy(() => tf.mul(total, delta)));
+        } finally {
+          start.dispose();
           total.dispose();
-          total = next;
+          delta.dispose();
         }
-        attributions.set(layer, tf.tidy(() => tf.mul(total, delta)));
-        total.dispose();
-        delta.dispose();
       }
       return { attributions, targets };
     } finally {

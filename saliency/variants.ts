@@ -3,7 +3,7 @@
  * forked, its hook points get different conv behaviour.
  */
 import { SdsError } from '../core/errors.js';
-import { Conv2d, tf, type ForwardHooks, type Model, type Tensor, type Tensor4D } from '../models/index.js';
+import { Conv2d, tf, type ForwardHooks, type LayerStart, type Model, type Tensor, type Tensor4D } from '../models/index.js';
 import { ParamBinder } from '../models/params.js';
 import { resizeBilinear } from '../models/layers.js';
 import { customUnary } from '../models/tf.js';
@@ -136,6 +136,11 @@ export class VariantModel implements Model {
 
   forwardTo(layer: string, x: Tensor4D, hooks?: ForwardHooks): Tensor4D {
     return this.base.forwardTo(layer, x, composeHooks(this.hooks, hooks));
+  }
+
+  prepareFrom(layer: string, x: Tensor4D, hooks?: ForwardHooks): LayerStart {
+    const start = this.base.prepareFrom(layer, x, composeHooks(this.hooks, hooks));
+    return { run: (value, h) => start.run(value, composeHooks(this.hooks, h)), dispose: () => start.dispose() };
   }
 
   /** The base model owns the weights; the caller disposes it (and the surrogate paths). */
