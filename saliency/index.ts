@@ -7,3 +7,7 @@ export { totalVariation, tvReduction } from './tv.js';
 export { channelMean, upscaleMap, UPSAMPLING, type Upsampling } from './maps.js';
 export { composeHooks } from './compose.js';
 export { roll, rollAverage } from './roll.js';
+export { attributeBatch, type BatchAttribution, type BatchOptions, type LayerResult } from './batch.js';
+export { explainedModel } from './load.js';
+export { insertionDeletion, riseBlurKernel, rankPixels, auc, type InsDelResult } from './insdel.js';
+export { predictionDifference, accuracy, type PredictionDifference } from './prediction.js';

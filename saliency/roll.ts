@@ -21,5 +21,5 @@ export const ROLLS: readonly (readonly [0 | 1, 0 | 1])[] = [
 
 /** (g + roll(g,(0,1)) + roll(g,(1,0)) + roll(g,(1,1))) / 4: removes the period-2 checkerboard. */
 export function rollAverage(g: Tensor4D): Tensor4D {
-  return tf.div(tf.addN(ROLLS.map(([dh, dw]) => roll(g, dh, dw))), 4);
+  return tf.tidy(() => tf.div(tf.addN(ROLLS.map(([dh, dw]) => roll(g, dh, dw))), 4));
 }

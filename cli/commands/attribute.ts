@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { SdsError } from '../../core/errors.js';
+import { initEngine, loadModel, NORMALIZATIONS, readInput, writeSafetensors, type WritableTensor } from '../../models/index.js';
+import { attributeBatch, explainedModel, IG_RULES, METHODS, totalVariation, VARIANTS } from '../../saliency/index.js';
+import { defineCommand } from '../args.js';
+import { splitList } from '../list.js';
+import { Progress } from '../progress.js';
+
+export const attributeCommand = defineCommand({
+  name: 'attribute',
+  summary: 'Attribute a prediction to layers (grad, DeepLift, IG, GradCAM) under a smoothing variant.',
+  usage:
+    'sds attribute --weights W [--arch A] --input IN --layer L[,L...] --method grad|deeplift|ig|gradcam --variant original|backward-hook|forward-hook|surrogate [--surrogate P] [--target T[,T...]] [--steps 50] [--metrics tv] --out OUT',
+  options: {
+    weights: { type: 'string', value: 'FILE', help: 'model weights (.safetensors or .pt)' },
+    arch: { type: 'string', value: 'A', help: 'architecture (default: inferred from the keys)' },
+    input: { type: 'string', value: 'IN', help: 'image, or .safetensors with `input` (N,3,H,W) normalized' },
+    normalize: { type: 'string', value: 'N', help: "for images: imagenet|minus1to1|none (default: the model's own)" },
+    layer: { type: 'string', value: 'L,...', help: 'layers: input and/or X_Y block outputs, e.g. 1_1,2_0' },
+    method: { type: 'string', value: 'M', help: `one of ${METHODS.join(', ')} (gradcam: last block only)` },
+    variant: { type: 'string', value: 'V', help: `one of ${VARIANTS.join(', ')} (default original)` },
+    surrogate: { type: 'string', value: 'FILE', help: 'surrogate paths (.safetensors) for --variant surrogate' },
+    target: { type: 'string', value: 'T,...', help: 'class per image, or one for all (default: argmax; segmentation: majority class)' },
+    steps: { type: 'string', value: 'N', help: 'Integrated Gradients steps (default 50)' },
+    rule: { type: 'string', value: 'R', help: `Integrated Gradients rule: ${IG_RULES.join('|')} (default gausslegendre)` },
+    metrics: { type: 'string', value: 'tv', help: 'also compute: tv (total variation per image)' },
+    batch: { type: 'string', value: 'N', help: 'images per pass (default 8)' },
+    out: { type: 'string', value: 'FILE', help: 'output .safetensors: attr/<layer> (N,C,h,w), map/<layer> (N,h,w), tv/<layer> (N), targets' },
+    backend: { type: 'string', value: 'E', help: 'engine: node-gpu|node|wasm|cpu' },
+  },
+  schema: z.object({
+    weights: z.string({ error: 'is required' }),
+    arch: z.string().optional(),
+    input: z.string({ error: 'is required' }),
+    normalize: z.enum(NORMALIZATIONS).optional(),
+    layer: z.string({ error: 'is required' }),
+    method: z.enum(METHODS, { error: `must be one of ${METHODS.join(', ')}` }),
+    variant: z.enum(VARIANTS, { error: `must be one of ${VARIANTS.join(', ')}` }).default('original'),
+    surrogate: z.string().optional(),
+    target: z.string().optional(),
+    steps: z.coerce.number().int().min(1).max(10000).default(50),
+    rule: z.enum(IG_RULES).default('gausslegendre'),
+    metrics: z.enum(['tv']).optional(),
+    batch: z.coerce.number().int().min(1).max(1024).default(8),
+    out: z.string({ error: 'is required' }),
+    backend: z.string().optional(),
+  }),
+  async run(o) {
+    await initEngine({ engine: o.backend });
+    const layers = splitList(o.layer);
+    const targets = o.target === undefined ? undefined : splitList(o.target).map(Number);
+    if (targets?.some((t) => !Number.isInteger(t))) throw new SdsError('BAD_ARGUMENT', `--target must be integers, got "${o.target}"`);
+    const base = await loadModel(o.weights, { arch: o.arch });
+    const { model, surrogate } = await explainedModel(base, o.variant, o.surrogate).catch((err: unknown) => {
+      base.dispose();
+      throw err;
+    });
+    try {
+      const input = await readInput(o.input, o.normalize ?? base.normalization);
+      const progress = new Progress('images', input.shape[0]);
+      const t0 = performance.now();
+      const res = await attributeBatch(model, o.method, input.data, input.shape, {
+        layers,
+        targets,
+        steps: o.steps,
+        rule: o.rule,
+        batch: o.batch,
+        onProgress: (done) => progress.update(done),
+      });
+      progress.done();
+      const out: Record<string, WritableTensor> = { targets: { shape: [res.targets.length], data: BigInt64Array.from(res.targets, BigInt) } };
+      const tvRows: string[] = [];
+      for (const [layer, r] of res.layers) {
+        const [n, c, h, w] = r.shape;
+        out[`attr/${layer}`] = { shape: r.shape, data: r.attr };
+        out[`map/${layer}`] = { shape: [n, h, w], data: r.map };
+        if (o.metrics === 'tv') {
+          const tv = totalVariation(r.attr, n, c, h, w);
+          out[`tv/${layer}`] = { shape: [n], data: Float32Array.from(tv) };
+          tvRows.push(`${layer.padEnd(6)} ${Array.from(tv, (v) => v.toFixed(4)).join('  ')}`);
+        }
+      }
+      await writeSafetensors(o.out, out, { arch: base.arch, method: o.method, variant: o.variant, layers: layers.join(',') });
+      if (tvRows.length) process.stdout.write(`total variation per image (${o.method}, ${o.variant})\n${tvRows.join('\n')}\n`);
+      process.stderr.write(`sds: ${o.method} at ${layers.join(',')} (${o.variant}), ${input.shape[0]} image(s), targets ${res.targets.join(',')}, ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${o.out}\n`);
+      return 0;
+    } finally {
+      surrogate?.dispose();
+      base.dispose();
+    }
+  },
+});

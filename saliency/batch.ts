@@ -1,0 +1,72 @@
+/** Attribution over a host batch (NCHW, like files), in chunks so memory stays bounded. */
+import { nchwToNhwc, nhwcToNchw, tf, type Model } from '../models/index.js';
+import { createMethod, type AttributeOptions, type MethodName } from './methods.js';
+
+export interface LayerResult {
+  /** (N,C,h,w) */
+  attr: Float32Array;
+  /** (N,h,w): signed channel mean */
+  map: Float32Array;
+  shape: [number, number, number, number];
+}
+
+export interface BatchAttribution {
+  layers: Map<string, LayerResult>;
+  targets: number[];
+}
+
+export interface BatchOptions extends Omit<AttributeOptions, 'targets'> {
+  targets?: readonly number[];
+  /** Images per chunk (default 8). */
+  batch?: number;
+  /** Called after each chunk with the number of images done. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export async function attributeBatch(model: Model, method: MethodName, data: Float32Array, shape: readonly [number, number, number, number], o: BatchOptions): Promise<BatchAttribution> {
+  const [n, c, h, w] = shape;
+  const per = c * h * w;
+  const chunk = o.batch ?? 8;
+  const impl = createMethod(method, model);
+  const parts = new Map<string, { attr: Float32Array[]; map: Float32Array[]; shape: number[] }>();
+  const targets: number[] = [];
+  for (let start = 0; start < n; start += chunk) {
+    const m = Math.min(chunk, n - start);
+    const x = tf.tensor4d(nchwToNhwc(data.subarray(start * per, (start + m) * per), m, c, h, w), [m, h, w, c]);
+    try {
+      const t = o.targets ? (o.targets.length === 1 ? o.targets : o.targets.slice(start, start + m)) : undefined;
+      const res = await impl.attribute(x, { ...o, targets: t });
+      targets.push(...(res.targets.length === m ? res.targets : new Array<number>(m).fill(res.targets[0]!)));
+      for (const [layer, a] of res.attributions) {
+        const [, lh, lw, lc] = a.shape;
+        const mean = tf.mean(a, 3);
+        const [attr, map] = [(await a.data()) as Float32Array, (await mean.data()) as Float32Array];
+        mean.dispose();
+        a.dispose();
+        const p = parts.get(layer) ?? { attr: [], map: [], shape: [lc, lh, lw] };
+        p.attr.push(nhwcToNchw(attr, m, lh, lw, lc));
+        p.map.push(map);
+        parts.set(layer, p);
+      }
+    } finally {
+      x.dispose();
+    }
+    o.onProgress?.(start + m, n);
+  }
+  const layers = new Map<string, LayerResult>();
+  for (const [layer, p] of parts) {
+    const [lc, lh, lw] = p.shape as [number, number, number];
+    layers.set(layer, { attr: concat(p.attr), map: concat(p.map), shape: [n, lc, lh, lw] });
+  }
+  return { layers, targets };
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}

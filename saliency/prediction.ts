@@ -1,0 +1,50 @@
+/** Prediction difference and accuracy between an original model and a variant (SPEC 9). */
+
+function probabilities(logits: ArrayLike<number>, n: number, k: number): Float64Array {
+  const p = new Float64Array(n * k);
+  for (let i = 0; i < n; i++) {
+    if (k === 1) {
+      p[i] = 1 / (1 + Math.exp(-logits[i]!));
+      continue;
+    }
+    let m = -Infinity;
+    for (let j = 0; j < k; j++) m = Math.max(m, logits[i * k + j]!);
+    let s = 0;
+    for (let j = 0; j < k; j++) s += p[i * k + j] = Math.exp(logits[i * k + j]! - m);
+    for (let j = 0; j < k; j++) p[i * k + j]! /= s;
+  }
+  return p;
+}
+
+export interface PredictionDifference {
+  /** sum_k |p'_k - p_k| per image */
+  all: Float64Array;
+  /** |p'_y - p_y| per image */
+  target: Float64Array;
+}
+
+/** Classifier logits (N,K) of the original and a variant; `targets` the classes y. */
+export function predictionDifference(original: ArrayLike<number>, variant: ArrayLike<number>, n: number, k: number, targets: readonly number[]): PredictionDifference {
+  const p = probabilities(original, n, k);
+  const q = probabilities(variant, n, k);
+  const all = new Float64Array(n);
+  const target = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < k; j++) all[i]! += Math.abs(q[i * k + j]! - p[i * k + j]!);
+    const y = k === 1 ? 0 : targets[i]!;
+    target[i] = Math.abs(q[i * k + y]! - p[i * k + y]!);
+  }
+  return { all, target };
+}
+
+/** Top-1 accuracy of logits (N,K) against labels; for one logit, sigmoid > 0.5. */
+export function accuracy(logits: ArrayLike<number>, n: number, k: number, labels: readonly number[]): number {
+  let ok = 0;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    if (k === 1) best = logits[i]! > 0 ? 1 : 0;
+    else for (let j = 1; j < k; j++) if (logits[i * k + j]! > logits[i * k + best]!) best = j;
+    if (best === labels[i]) ok++;
+  }
+  return ok / n;
+}
