@@ -58,4 +58,50 @@ describe('sds CLI', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/does not fit architecture resnet18: missing/);
   });
+
+  it.skipIf(!hasFixtures)('attribute writes attr/map/tv equal to the reference (deeplift, surrogate)', async () => {
+    const out = join(tmp, 'attr.safetensors');
+    const r = await sds([
+      'attribute', '--weights', `${FIXTURES}resnet18_c3.safetensors`, '--input', `${FIXTURES}resnet18_c3.case.safetensors`,
+      '--layer', 'input,2_0', '--method', 'deeplift', '--variant', 'surrogate', '--surrogate', `${FIXTURES}resnet18_c3.surrogate.safetensors`,
+      '--target', '2,2', '--metrics', 'tv', '--out', out,
+    ]);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/total variation per image/);
+    const got = (await readSafetensors(out)).tensors;
+    const ref = (await readSafetensors(`${FIXTURES}resnet18_c3.case.safetensors`)).tensors;
+    for (const layer of ['input', '2_0']) {
+      const a = got.get(`attr/${layer}`)!;
+      expect(a.shape).toEqual(ref.get(`attr/surrogate/deeplift/${layer}`)!.shape);
+      expect(relErr(a.data as Float32Array, ref.get(`attr/surrogate/deeplift/${layer}`)!.data as Float32Array)).toBeLessThanOrEqual(1e-4);
+      expect(relErr(got.get(`tv/${layer}`)!.data as Float32Array, ref.get(`tv/surrogate/deeplift/${layer}`)!.data as Float32Array)).toBeLessThanOrEqual(1e-4);
+      const [n, c, h, w] = a.shape as number[];
+      expect(got.get(`map/${layer}`)!.shape).toEqual([n, h, w]);
+      // map = signed channel mean of attr
+      const attr = a.data as Float32Array;
+      const map = got.get(`map/${layer}`)!.data as Float32Array;
+      let s = 0;
+      for (let ch = 0; ch < c!; ch++) s += attr[ch * h! * w!]!;
+      expect(map[0]).toBeCloseTo(s / c!, 6);
+    }
+  });
+
+  it.skipIf(!hasFixtures)('an unknown layer is a clear error', async () => {
+    const r = await sds(['attribute', '--weights', `${FIXTURES}resnet18_c3.safetensors`, '--input', `${FIXTURES}resnet18_c3.case.safetensors`, '--layer', '5_0', '--method', 'grad', '--out', join(tmp, 'x.safetensors')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/unknown layer "5_0" for resnet18\n  hint: use one of: input, 1_0, 1_1/);
+  });
+
+  it.skipIf(!hasFixtures)('insdel reproduces the reference deletion and insertion scores', async () => {
+    const out = join(tmp, 'insdel.safetensors');
+    const r = await sds(['insdel', '--weights', `${FIXTURES}resnet18_c3.safetensors`, '--input', `${FIXTURES}resnet18_c3.case.safetensors`, '--saliency', `${FIXTURES}resnet18_c3.case.safetensors`, '--key', 'insdel/saliency', '--out', out]);
+    expect(r.code).toBe(0);
+    const got = (await readSafetensors(out)).tensors;
+    const ref = (await readSafetensors(`${FIXTURES}resnet18_c3.case.safetensors`)).tensors;
+    expect(got.get('deletion_scores')!.shape).toEqual([1, 13]);
+    expect(relErr(got.get('deletion_scores')!.data as Float32Array, ref.get('insdel/deletion_scores')!.data as Float32Array)).toBeLessThanOrEqual(1e-4);
+    expect(relErr(got.get('insertion_scores')!.data as Float32Array, ref.get('insdel/insertion_scores')!.data as Float32Array)).toBeLessThanOrEqual(1e-4);
+    expect(relErr(got.get('insertion_auc')!.data as Float32Array, ref.get('insdel/insertion_auc')!.data as Float32Array)).toBeLessThanOrEqual(1e-4);
+  });
 });
