@@ -1,4 +1,5 @@
 import { SdsError } from '../core/errors.js';
+import { registerConvGradients } from './conv-gradients.js';
 import { tf } from './tf.js';
 
 /** User-facing engine names; the tfjs backend behind each is in `TFJS_NAME`. */
@@ -25,6 +26,7 @@ async function tryEngine(engine: Engine): Promise<string | undefined> {
     if (pkg) await import(pkg);
     if (!(await tf.setBackend(TFJS_NAME[engine]))) return 'backend did not initialise';
     await tf.ready();
+    registerConvGradients();
     return undefined;
   } catch (err) {
     const msg = (err as Error).message ?? String(err);

@@ -12,5 +12,6 @@ export { loadModel, type LoadModelOptions } from './load-model.js';
 export { nchwToNhwc, nhwcToNchw } from './layout.js';
 export { readInput, readImageRgb, normalizeRgb, type InputBatch } from './input.js';
 export { predictBatch, classScores, classFractions, type Prediction, type ClassScore } from './predict.js';
-export { randomModel, torchvisionInit, seededRandom, seededNormal } from './random-init.js';
+export { randomModel, torchvisionInit, pytorchConvInit, seededRandom, seededNormal } from './random-init.js';
 export type { PoolGeometry } from './hooks.js';
+export { openPatchSource, type PatchSource } from './patch-source.js';

@@ -13,6 +13,8 @@ export interface Conv2dOptions {
   stride?: number;
   padding?: number;
   bias?: boolean;
+  /** Parameters as tf.Variables, for training (surrogate paths). */
+  trainable?: boolean;
 }
 
 export class Conv2d {
@@ -35,8 +37,13 @@ export class Conv2d {
     this.padding = o.padding ?? 0;
     const k = o.kernel;
     const w = binder.take(`${name}.weight`, [o.outChannels, o.inChannels, k, k]);
-    this.weight = binder.own(tf.tensor4d(oihwToHwio(w, o.outChannels, o.inChannels, k, k), [k, k, o.inChannels, o.outChannels]));
-    if (o.bias) this.bias = tensor1d(binder, binder.take(`${name}.bias`, [o.outChannels]));
+    const hwio = oihwToHwio(w, o.outChannels, o.inChannels, k, k);
+    const shape: [number, number, number, number] = [k, k, o.inChannels, o.outChannels];
+    this.weight = binder.own(o.trainable ? asVariable(tf.tensor4d(hwio, shape)) : tf.tensor4d(hwio, shape));
+    if (o.bias) {
+      const b = binder.take(`${name}.bias`, [o.outChannels]);
+      this.bias = o.trainable ? binder.own(asVariable(tf.tensor1d(b))) : tensor1d(binder, b);
+    }
   }
 
   /** Output size along one axis for an input of `size`, as PyTorch computes it. */
@@ -48,6 +55,13 @@ export class Conv2d {
     const y = tf.conv2d(x, this.weight, this.stride, this.padding);
     return this.bias ? tf.add(y, this.bias) : y;
   }
+}
+
+/** A trainable variable holding `t`'s values (`t` is released). */
+function asVariable<T extends Tensor1D | Tensor4D>(t: T): T {
+  const v = tf.variable(t);
+  t.dispose();
+  return v as unknown as T;
 }
 
 export class BatchNorm2d {

@@ -51,3 +51,17 @@ export function torchvisionInit(seed: number): ParamInit {
 export function randomModel(arch: string, numClasses: number, seed = 0): Model {
   return buildModel(new Map(), `random(${arch}, seed ${seed})`, arch, { init: torchvisionInit(seed), numClasses });
 }
+
+/** PyTorch's default Conv2d init: U(+-1/sqrt(fan_in)) for weights and biases (kaiming_uniform, a=sqrt(5)). */
+export function pytorchConvInit(seed: number): ParamInit {
+  const uniform = seededRandom(seed);
+  const fanIn = new Map<string, number>();
+  return (key, shape) => {
+    const out = new Float32Array(numel(shape));
+    const owner = key.slice(0, key.lastIndexOf('.'));
+    if (shape.length === 4) fanIn.set(owner, shape[1]! * shape[2]! * shape[3]!);
+    const bound = 1 / Math.sqrt(fanIn.get(owner) ?? shape[0]!);
+    for (let i = 0; i < out.length; i++) out[i] = (uniform() * 2 - 1) * bound;
+    return out;
+  };
+}

@@ -11,3 +11,5 @@ export { attributeBatch, type BatchAttribution, type BatchOptions, type LayerRes
 export { explainedModel } from './load.js';
 export { insertionDeletion, riseBlurKernel, rankPixels, auc, type InsDelResult } from './insdel.js';
 export { predictionDifference, accuracy, type PredictionDifference } from './prediction.js';
+export { SurrogateTrainer, DEFAULT_ADAM, type AdamOptions } from './train-surrogate.js';
+export { toTorchLayout } from './variants.js';

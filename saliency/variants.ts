@@ -63,12 +63,13 @@ export class SurrogatePaths {
   }
 
   /** Binds `<hook point>.conv_one.weight|bias`, `.conv_two.weight|bias`; lists every key problem. */
-  static fromStateDict(model: Model, sd: StateDict, source: string, init?: (key: string, shape: readonly number[]) => Float32Array): SurrogatePaths {
+  static fromStateDict(model: Model, sd: StateDict, source: string, options: { init?: (key: string, shape: readonly number[]) => Float32Array; trainable?: boolean } = {}): SurrogatePaths {
+    const { init, trainable } = options;
     const binder = new ParamBinder(sd, source, `${model.arch} surrogate paths`, init);
     const paths = model.hookPoints.slice(1).map((name) => {
       const conv = model.convs.get(name)!;
-      const one = new Conv2d(binder, `${name}.conv_one`, { inChannels: conv.inChannels, outChannels: conv.outChannels, kernel: 3, padding: 1, bias: true });
-      const two = new Conv2d(binder, `${name}.conv_two`, { inChannels: conv.outChannels, outChannels: conv.outChannels, kernel: 3, padding: 1, bias: true });
+      const one = new Conv2d(binder, `${name}.conv_one`, { inChannels: conv.inChannels, outChannels: conv.outChannels, kernel: 3, padding: 1, bias: true, trainable });
+      const two = new Conv2d(binder, `${name}.conv_two`, { inChannels: conv.outChannels, outChannels: conv.outChannels, kernel: 3, padding: 1, bias: true, trainable });
       return new SurrogatePath(name, one, two, conv);
     });
     binder.finish();
@@ -90,9 +91,28 @@ export class SurrogatePaths {
     return out;
   }
 
+  /** The paths' weights in PyTorch layout (OIHW), named as the reference names them. */
+  async toStateDict(): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+    const out = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const [name, t] of this.parameters()) out.set(name, await toTorchLayout(t));
+    return out;
+  }
+
   dispose(): void {
     this.binder.dispose();
   }
+}
+
+/** HWIO conv weights -> OIHW; vectors as they are. */
+export async function toTorchLayout(t: Tensor): Promise<{ shape: number[]; data: Float32Array }> {
+  const data = (await t.data()) as Float32Array;
+  if (t.rank !== 4) return { shape: [...t.shape], data: Float32Array.from(data) };
+  const [kh, kw, ci, co] = t.shape as [number, number, number, number];
+  const out = new Float32Array(data.length);
+  for (let y = 0; y < kh; y++)
+    for (let x = 0; x < kw; x++)
+      for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) out[((o * ci + i) * kh + y) * kw + x] = data[((y * kw + x) * ci + i) * co + o]!;
+  return { shape: [co, ci, kh, kw], data: out };
 }
 
 /**

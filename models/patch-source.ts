@@ -1,0 +1,78 @@
+/** Where training/evaluation patches come from: a folder of images or a .safetensors batch. */
+import { readdir, stat } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { SdsError } from '../core/errors.js';
+import { normalizeRgb, readImageRgb } from './input.js';
+import type { Normalization } from './model.js';
+import { readSafetensors } from './weights/safetensors.js';
+
+export interface PatchSource {
+  readonly count: number;
+  readonly height: number;
+  readonly width: number;
+  readonly description: string;
+  /** True for a fixed tensor batch (its order is kept; no shuffling). */
+  readonly ordered: boolean;
+  /** Patches `indices`, NCHW, normalized. */
+  read(indices: readonly number[]): Promise<Float32Array>;
+}
+
+const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff']);
+
+export async function openPatchSource(path: string, normalization: Normalization): Promise<PatchSource> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch {
+    throw new SdsError('FILE_NOT_FOUND', `--data ${path} does not exist`, { suggestion: 'pass a folder of image patches or a .safetensors batch with `input`' });
+  }
+  if (st.isDirectory()) return imageFolder(path, normalization);
+  if (extname(path).toLowerCase() === '.safetensors') {
+    const t = (await readSafetensors(path)).tensors.get('input');
+    if (!t || t.shape.length !== 4 || t.shape[1] !== 3 || !(t.data instanceof Float32Array)) {
+      throw new SdsError('BAD_INPUT', `${basename(path)} needs a float tensor \`input\` (N,3,H,W)`);
+    }
+    const [n, , h, w] = t.shape as [number, number, number, number];
+    const data = t.data;
+    const per = 3 * h * w;
+    return {
+      count: n,
+      height: h,
+      width: w,
+      ordered: true,
+      description: `${basename(path)}: ${n} patches ${h}x${w}`,
+      async read(indices) {
+        const out = new Float32Array(indices.length * per);
+        indices.forEach((i, j) => out.set(data.subarray(i * per, (i + 1) * per), j * per));
+        return out;
+      },
+    };
+  }
+  throw new SdsError('BAD_INPUT', `--data ${path} is neither a folder nor a .safetensors batch`, { suggestion: 'pass a folder of PNG/JPEG/TIFF patches or a .safetensors with `input`' });
+}
+
+async function imageFolder(dir: string, normalization: Normalization): Promise<PatchSource> {
+  const files = (await readdir(dir)).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase())).sort();
+  if (!files.length) throw new SdsError('BAD_INPUT', `no image patches (PNG/JPEG/TIFF) in ${dir}`);
+  const first = await readImageRgb(join(dir, files[0]!));
+  const { height, width } = first;
+  return {
+    count: files.length,
+    height,
+    width,
+    ordered: false,
+    description: `${dir}: ${files.length} patches ${height}x${width}`,
+    async read(indices) {
+      const per = 3 * height * width;
+      const out = new Float32Array(indices.length * per);
+      for (const [j, i] of indices.entries()) {
+        const img = await readImageRgb(join(dir, files[i]!));
+        if (img.height !== height || img.width !== width) {
+          throw new SdsError('BAD_INPUT', `${files[i]} is ${img.width}x${img.height}, the other patches ${width}x${height}`, { suggestion: 'use patches of one size' });
+        }
+        out.set(normalizeRgb(img.data, 1, height, width, normalization), j * per);
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * Surrogate-path training (SPEC 3): the original model is frozen; each path learns, from the
+ * hook-point conv's own recorded input (teacher forcing), to reproduce that conv's output.
+ * Loss = sum over paths of mean |path(X_i) - Y_i|; Adam exactly as PyTorch's.
+ */
+import { tf, type Model, type Tensor, type Tensor4D } from '../models/index.js';
+import type { SurrogatePaths } from './variants.js';
+
+export interface AdamOptions {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+}
+
+export const DEFAULT_ADAM: AdamOptions = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+
+export class SurrogateTrainer {
+  readonly adam: AdamOptions;
+  /** Adam steps taken so far. */
+  step = 0;
+  private readonly params: Map<string, tf.Variable>;
+  private readonly m = new Map<string, Tensor>();
+  private readonly v = new Map<string, Tensor>();
+  private readonly lastBlock: string;
+
+  constructor(
+    readonly model: Model,
+    readonly paths: SurrogatePaths,
+    adam: Partial<AdamOptions> = {},
+  ) {
+    this.adam = { ...DEFAULT_ADAM, ...adam };
+    this.params = new Map([...paths.parameters()].map(([k, t]) => [k, t as tf.Variable]));
+    for (const [k, p] of this.params) {
+      if (!(p instanceof tf.Variable)) throw new Error(`surrogate parameter ${k} is not trainable: build the paths with trainable: true`);
+    }
+    // all hook points sit in or below the first block of the last stage
+    this.lastBlock = model.layerNames.filter((l) => l.endsWith('_0')).at(-1)!;
+  }
+
+  /** Each path's teacher input and output on the frozen original model (kept; caller disposes). */
+  private record(x: Tensor4D): Map<string, { x: Tensor4D; y: Tensor4D }> {
+    const rec = new Map<string, { x: Tensor4D; y: Tensor4D }>();
+    tf.tidy(() => {
+      this.model.forwardTo(this.lastBlock, x, {
+        conv: (conv, v, apply) => {
+          const y = apply(v);
+          if (this.paths.paths.has(conv.name)) rec.set(conv.name, { x: tf.keep(v), y: tf.keep(y) });
+          return y;
+        },
+      });
+    });
+    return rec;
+  }
+
+  private lossOf(rec: Map<string, { x: Tensor4D; y: Tensor4D }>): tf.Scalar {
+    const terms = [...rec].map(([name, r]) => tf.mean(tf.abs(tf.sub(this.paths.paths.get(name)!.apply(r.x), r.y))));
+    return tf.addN(terms) as tf.Scalar;
+  }
+
+  /** Loss without updating anything. */
+  async loss(x: Tensor4D): Promise<number> {
+    const rec = this.record(x);
+    try {
+      const l = tf.tidy(() => this.lossOf(rec));
+      const v = (await l.data())[0]!;
+      l.dispose();
+      return v;
+    } finally {
+      disposeRecord(rec);
+    }
+  }
+
+  /** Loss and its gradient for every path parameter (HWIO weights), kept; caller disposes. */
+  lossAndGradients(x: Tensor4D): { loss: tf.Scalar; grads: Map<string, Tensor> } {
+    const rec = this.record(x);
+    try {
+      const vars = [...this.params.values()];
+      const { value, grads } = tf.variableGrads(() => this.lossOf(rec), vars);
+      const byName = new Map<string, Tensor>();
+      for (const [k, p] of this.params) byName.set(k, grads[p.name]!);
+      return { loss: value, grads: byName };
+    } finally {
+      disposeRecord(rec);
+    }
+  }
+
+  /** One Adam step on batch x; returns the loss before the step. */
+  async trainStep(x: Tensor4D): Promise<number> {
+    const { loss, grads } = this.lossAndGradients(x);
+    this.step++;
+    const { lr, beta1, beta2, eps } = this.adam;
+    const bc1 = 1 - beta1 ** this.step;
+    const bc2Sqrt = Math.sqrt(1 - beta2 ** this.step);
+    const stepSize = lr / bc1;
+    for (const [k, p] of this.params) {
+      const g = grads.get(k)!;
+      const m0 = this.m.get(k);
+      const v0 = this.v.get(k);
+      const [m, v] = tf.tidy(() => [
+        tf.add(tf.mul(m0 ?? tf.zerosLike(g), beta1), tf.mul(g, 1 - beta1)),
+        tf.add(tf.mul(v0 ?? tf.zerosLike(g), beta2), tf.mul(tf.mul(g, g), 1 - beta2)),
+      ]);
+      tf.tidy(() => p.assign(tf.sub(p, tf.mul(tf.div(m!, tf.add(tf.div(tf.sqrt(v!), bc2Sqrt), eps)), stepSize))));
+      m0?.dispose();
+      v0?.dispose();
+      this.m.set(k, m!);
+      this.v.set(k, v!);
+      g.dispose();
+    }
+    const value = (await loss.data())[0]!;
+    loss.dispose();
+    return value;
+  }
+
+  /** Adam moments by parameter name, for checkpoints. */
+  moments(): { m: Map<string, Tensor>; v: Map<string, Tensor> } {
+    return { m: this.m, v: this.v };
+  }
+
+  restoreMoments(step: number, m: Map<string, Tensor>, v: Map<string, Tensor>): void {
+    this.step = step;
+    for (const [k, t] of m) this.m.set(k, t);
+    for (const [k, t] of v) this.v.set(k, t);
+  }
+
+  dispose(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+    this.m.clear();
+    this.v.clear();
+  }
+}
+
+function disposeRecord(rec: Map<string, { x: Tensor4D; y: Tensor4D }>): void {
+  for (const r of rec.values()) {
+    r.x.dispose();
+    r.y.dispose();
+  }
+}
