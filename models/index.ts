@@ -15,3 +15,4 @@ export { predictBatch, classScores, classFractions, type Prediction, type ClassS
 export { randomModel, torchvisionInit, pytorchConvInit, seededRandom, seededNormal } from './random-init.js';
 export type { PoolGeometry } from './hooks.js';
 export { openPatchSource, type PatchSource } from './patch-source.js';
+export { randomizationSteps, randomizeStateDict, type RandomizationStep } from './randomize.js';

@@ -13,3 +13,5 @@ export { insertionDeletion, riseBlurKernel, rankPixels, auc, type InsDelResult }
 export { predictionDifference, accuracy, type PredictionDifference } from './prediction.js';
 export { SurrogateTrainer, DEFAULT_ADAM, type AdamOptions } from './train-surrogate.js';
 export { toTorchLayout } from './variants.js';
+export { spearman, ranks } from './stats.js';
+export { evaluate, type EvaluationReport, type EvaluateOptions } from './evaluate.js';

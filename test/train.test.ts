@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initEngine, readSafetensors, tf, type HostTensor } from '../models/index.js';
-import { conv2dFilterGradient } from '../models/conv-gradients.js';
 import { SurrogatePaths, SurrogateTrainer, toTorchLayout } from '../saliency/index.js';
 import { loadCase, type FixtureCase } from './fixture-case.js';
 import { FIXTURES, hasFixtures, relErr } from './shared.js';
@@ -32,38 +31,6 @@ function expectAfterOneStep(ours: Float32Array, ref: Float32Array, gradRef: Floa
     }
   }
 }
-
-describe('conv filter gradient (the WASM engine has none of its own)', () => {
-  beforeAll(async () => {
-    await initEngine({ announce: false });
-  });
-  it.each([
-    [2, 9, 3, 4, 3, 1, 1],
-    [2, 10, 3, 5, 3, 2, 1],
-    [1, 11, 2, 3, 7, 2, 3],
-    [2, 8, 4, 4, 1, 2, 0],
-  ])('n=%i size=%i cin=%i cout=%i k=%i stride=%i pad=%i equals the direct sum', async (n, size, ci, co, k, s, p) => {
-    const x = tf.randomNormal([n, size, size, ci], 0, 1, 'float32', 1) as tf.Tensor4D;
-    const ho = Math.floor((size + 2 * p - k) / s) + 1;
-    const dy = tf.randomNormal([n, ho, ho, co], 0, 1, 'float32', 3) as tf.Tensor4D;
-    const g = conv2dFilterGradient(x, dy, [k, k, ci, co], s, p);
-    const [xv, dv, gv] = [await x.data(), await dy.data(), await g.data()];
-    const ref = new Float64Array(k * k * ci * co);
-    for (let b = 0; b < n; b++)
-      for (let i = 0; i < ho; i++)
-        for (let j = 0; j < ho; j++)
-          for (let ky = 0; ky < k; ky++)
-            for (let kx = 0; kx < k; kx++) {
-              const yy = i * s + ky - p;
-              const xx = j * s + kx - p;
-              if (yy < 0 || xx < 0 || yy >= size || xx >= size) continue;
-              for (let a = 0; a < ci; a++)
-                for (let o = 0; o < co; o++) ref[((ky * k + kx) * ci + a) * co + o]! += xv[((b * size + yy) * size + xx) * ci + a]! * dv[((b * ho + i) * ho + j) * co + o]!;
-            }
-    expect(relErr(gv, ref)).toBeLessThanOrEqual(1e-5);
-    for (const t of [x, dy, g]) t.dispose();
-  });
-});
 
 describe.skipIf(!hasFixtures)('surrogate training equals PyTorch (resnet18_c3 train/*)', () => {
   let c: FixtureCase;

@@ -1,0 +1,73 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initEngine, tf } from '../models/index.js';
+import { conv2dFilterGradient, conv2dInputGradient } from '../models/conv-gradients.js';
+import { relErr } from './shared.js';
+
+describe('conv filter gradient (the WASM engine has none of its own)', () => {
+  beforeAll(async () => {
+    await initEngine({ announce: false });
+  });
+  it.each([
+    [2, 9, 3, 4, 3, 1, 1],
+    [2, 10, 3, 5, 3, 2, 1],
+    [1, 11, 2, 3, 7, 2, 3],
+    [2, 8, 4, 4, 1, 2, 0],
+  ])('n=%i size=%i cin=%i cout=%i k=%i stride=%i pad=%i equals the direct sum', async (n, size, ci, co, k, s, p) => {
+    const x = tf.randomNormal([n, size, size, ci], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const ho = Math.floor((size + 2 * p - k) / s) + 1;
+    const dy = tf.randomNormal([n, ho, ho, co], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const g = conv2dFilterGradient(x, dy, [k, k, ci, co], s, p);
+    const [xv, dv, gv] = [await x.data(), await dy.data(), await g.data()];
+    const ref = new Float64Array(k * k * ci * co);
+    for (let b = 0; b < n; b++)
+      for (let i = 0; i < ho; i++)
+        for (let j = 0; j < ho; j++)
+          for (let ky = 0; ky < k; ky++)
+            for (let kx = 0; kx < k; kx++) {
+              const yy = i * s + ky - p;
+              const xx = j * s + kx - p;
+              if (yy < 0 || xx < 0 || yy >= size || xx >= size) continue;
+              for (let a = 0; a < ci; a++)
+                for (let o = 0; o < co; o++) ref[((ky * k + kx) * ci + a) * co + o]! += xv[((b * size + yy) * size + xx) * ci + a]! * dv[((b * ho + i) * ho + j) * co + o]!;
+            }
+    expect(relErr(gv, ref)).toBeLessThanOrEqual(1e-5);
+    for (const t of [x, dy, g]) t.dispose();
+  });
+});
+
+describe('conv input gradient as a forward convolution', () => {
+  beforeAll(async () => {
+    await initEngine({ announce: false });
+  });
+  it.each([
+    [96, 3, 8, 7, 2, 3],
+    [95, 3, 8, 7, 2, 3],
+    [24, 8, 16, 3, 2, 1],
+    [25, 8, 16, 3, 2, 1],
+    [12, 8, 16, 1, 2, 0],
+    [13, 8, 16, 1, 2, 0],
+    [10, 8, 8, 3, 1, 1],
+  ])('size=%i cin=%i cout=%i k=%i stride=%i pad=%i equals the direct sum', async (size, ci, co, k, s, p) => {
+    const x = [2, size, size, ci];
+    const w = tf.randomNormal([k, k, ci, co], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const ho = Math.floor((size + 2 * p - k) / s) + 1;
+    const dy = tf.randomNormal([2, ho, ho, co], 0, 1, 'float32', 6) as tf.Tensor4D;
+    const g = conv2dInputGradient(dy, w, x, s, p);
+    expect(g.shape).toEqual(x);
+    const [wv, dv, gv] = [await w.data(), await dy.data(), await g.data()];
+    const ref = new Float64Array(2 * size * size * ci);
+    for (let b = 0; b < 2; b++)
+      for (let i = 0; i < ho; i++)
+        for (let j = 0; j < ho; j++)
+          for (let ky = 0; ky < k; ky++)
+            for (let kx = 0; kx < k; kx++) {
+              const yy = i * s + ky - p;
+              const xx = j * s + kx - p;
+              if (yy < 0 || xx < 0 || yy >= size || xx >= size) continue;
+              for (let a = 0; a < ci; a++)
+                for (let o = 0; o < co; o++) ref[((b * size + yy) * size + xx) * ci + a]! += wv[((ky * k + kx) * ci + a) * co + o]! * dv[((b * ho + i) * ho + j) * co + o]!;
+            }
+    expect(relErr(gv, ref)).toBeLessThanOrEqual(1e-5);
+    for (const t of [w, dy, g]) t.dispose();
+  });
+});
