@@ -3,13 +3,14 @@ import { formatError } from '../core/errors.js';
 import { commandHelp, parseCommandArgs, type CommandSpec } from './args.js';
 import { attributeCommand } from './commands/attribute.js';
 import { benchCommand } from './commands/bench.js';
+import { demoCommand } from './commands/demo.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { insdelCommand } from './commands/insdel.js';
 import { predictCommand } from './commands/predict.js';
 import { trainSurrogateCommand } from './commands/train-surrogate.js';
 import type { z } from 'zod';
 
-const COMMANDS: CommandSpec<z.ZodType>[] = [predictCommand, attributeCommand, insdelCommand, trainSurrogateCommand, evaluateCommand, benchCommand] as CommandSpec<z.ZodType>[];
+const COMMANDS: CommandSpec<z.ZodType>[] = [predictCommand, attributeCommand, insdelCommand, trainSurrogateCommand, evaluateCommand, demoCommand, benchCommand] as CommandSpec<z.ZodType>[];
 
 function mainHelp(): string {
   const rows = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n');

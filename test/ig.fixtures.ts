@@ -8,9 +8,9 @@ import { hasFixtures, relErr } from './shared.js';
 /**
  * Keys whose error exceeds the fixtures' 1e-3 because a ReLU input within ~1e-7 of zero at one of
  * the 50 interpolation points lands on the other side of zero in float32 than in PyTorch (a
- * different accumulation order). Measured on WASM and CPU engines alike. These are held to a
- * looser maximum AND to all but a sliver of elements agreeing within 1e-4 of the scale, so a
- * real regression still fails.
+ * different accumulation order). Measured on WASM and CPU engines alike: the largest error is
+ * 1.1e-3 to 1.8e-3 and at most 8 in 100,000 elements exceed 1e-3. These keys are held to a
+ * 2.5e-3 maximum AND to at most 0.1% of elements beyond 1e-3, so a real regression still fails.
  */
 const RELU_FLIP_KEYS = new Set([
   'resnet18_c3:original/ig/1_1',
@@ -34,7 +34,7 @@ export function igFixtureSuite(name: string): void {
     });
 
     for (const v of VARIANTS) {
-      it(`${v}: ig at every fixture layer, and its TV`, async () => {
+      it(`${v}: ig at every fixture layer, and its TV`, { timeout: 600_000 }, async () => {
         const got = await attributeNchw(c, v, 'ig', c.layers, 50);
         for (const layer of c.layers) {
           const key = `${fixtureVariant(v)}/ig/${layer}`;
@@ -43,7 +43,7 @@ export function igFixtureSuite(name: string): void {
           const err = relErr(a.data, ref);
           if (RELU_FLIP_KEYS.has(`${name}:${key}`) && err > 1e-3) {
             expect(err, key).toBeLessThanOrEqual(2.5e-3);
-            expect(outlierShare(a.data, ref, 1e-4), key).toBeLessThanOrEqual(0.01);
+            expect(outlierShare(a.data, ref, 1e-3), key).toBeLessThanOrEqual(1e-3);
           } else {
             expect(err, key).toBeLessThanOrEqual(1e-3);
           }

@@ -107,7 +107,8 @@ async function writeReport(dir: string, r: EvaluationReport, arch: string, layer
     md += table(['variant', ...layers], series.map((s) => [s.name, ...s.values.map(f4)]));
     const orig = series.find((s) => s.name === 'original');
     if (orig) {
-      const hidden = layers.map((l, i) => i).filter((i) => layers[i] !== 'input');
+      // hidden layers where TV is defined (the last block's gradient is spatially constant: TV 0)
+      const hidden = layers.map((l, i) => i).filter((i) => layers[i] !== 'input' && orig.values[i]! > 0);
       const red = series
         .filter((s) => s.name !== 'original')
         .map((s) => `${s.name} ${(100 * (1 - hidden.reduce((a, i) => a + s.values[i]! / orig.values[i]!, 0) / hidden.length)).toFixed(1)}%`);
