@@ -104,4 +104,22 @@ describe('sds CLI', () => {
     expect(relErr(got.get('insertion_scores')!.data as Float32Array, ref.get('insdel/insertion_scores')!.data as Float32Array)).toBeLessThanOrEqual(1e-4);
     expect(relErr(got.get('insertion_auc')!.data as Float32Array, ref.get('insdel/insertion_auc')!.data as Float32Array)).toBeLessThanOrEqual(1e-4);
   });
+
+  it.skipIf(!hasFixtures)('attribute --upsample feeds insdel: DeepLift 2_0 maps reproduce the reference scores', async () => {
+    const maps = join(tmp, 'maps.safetensors');
+    const png = join(tmp, 'maps.png');
+    const a = await sds(['attribute', '--weights', `${FIXTURES}resnet18_c3.safetensors`, '--input', `${FIXTURES}resnet18_c3.case.safetensors`, '--layer', '2_0', '--method', 'deeplift', '--upsample', 'nearest', '--png', png, '--out', maps]);
+    expect(a.code).toBe(0);
+    const up = (await readSafetensors(maps)).tensors.get('saliency/2_0')!;
+    expect(up.shape).toEqual([2, 96, 96]);
+    const ref = (await readSafetensors(`${FIXTURES}resnet18_c3.case.safetensors`)).tensors;
+    expect(relErr((up.data as Float32Array).subarray(0, 96 * 96), ref.get('insdel/saliency')!.data as Float32Array)).toBeLessThanOrEqual(1e-4);
+    const out = join(tmp, 'insdel2.safetensors');
+    expect((await sds(['insdel', '--weights', `${FIXTURES}resnet18_c3.safetensors`, '--input', `${FIXTURES}resnet18_c3.case.safetensors`, '--saliency', maps, '--key', 'saliency/2_0', '--out', out])).code).toBe(0);
+    const got = (await readSafetensors(out)).tensors;
+    expect(got.get('deletion_scores')!.shape).toEqual([2, 13]);
+    expect(relErr((got.get('deletion_scores')!.data as Float32Array).subarray(0, 13), ref.get('insdel/deletion_scores')!.data as Float32Array)).toBeLessThanOrEqual(1e-4);
+    const { default: sharp } = await import('sharp');
+    expect((await sharp(png).metadata()).format).toBe('png');
+  });
 });

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
-import { initEngine, loadModel, NORMALIZATIONS, readInput, writeSafetensors, type WritableTensor } from '../../models/index.js';
-import { attributeBatch, explainedModel, IG_RULES, METHODS, totalVariation, VARIANTS } from '../../saliency/index.js';
+import { initEngine, loadModel, NORMALIZATIONS, readInput, tf, writeSafetensors, type WritableTensor } from '../../models/index.js';
+import { attributeBatch, explainedModel, IG_RULES, METHODS, totalVariation, upscaleMap, UPSAMPLING, VARIANTS } from '../../saliency/index.js';
+import { denormalizeImagenet, writePanel, type PanelCell } from '../../viz/index.js';
 import { defineCommand } from '../args.js';
 import { splitList } from '../list.js';
 import { Progress } from '../progress.js';
@@ -24,6 +25,8 @@ export const attributeCommand = defineCommand({
     steps: { type: 'string', value: 'N', help: 'Integrated Gradients steps (default 50)' },
     rule: { type: 'string', value: 'R', help: `Integrated Gradients rule: ${IG_RULES.join('|')} (default gausslegendre)` },
     metrics: { type: 'string', value: 'tv', help: 'also compute: tv (total variation per image)' },
+    upsample: { type: 'string', value: 'MODE', help: 'also write saliency/<layer> (N,H,W) at input resolution: nearest|bilinear' },
+    png: { type: 'string', value: 'FILE', help: 'also write a PNG: each image beside its maps (red positive, blue negative)' },
     batch: { type: 'string', value: 'N', help: 'images per pass (default 8)' },
     out: { type: 'string', value: 'FILE', help: 'output .safetensors: attr/<layer> (N,C,h,w), map/<layer> (N,h,w), tv/<layer> (N), targets' },
     backend: { type: 'string', value: 'E', help: 'engine: node-gpu|node|wasm|cpu' },
@@ -41,6 +44,8 @@ export const attributeCommand = defineCommand({
     steps: z.coerce.number().int().min(1).max(10000).default(50),
     rule: z.enum(IG_RULES).default('gausslegendre'),
     metrics: z.enum(['tv']).optional(),
+    upsample: z.enum(UPSAMPLING).optional(),
+    png: z.string().optional(),
     batch: z.coerce.number().int().min(1).max(1024).default(8),
     out: z.string({ error: 'is required' }),
     backend: z.string().optional(),
@@ -71,14 +76,35 @@ export const attributeCommand = defineCommand({
       const out: Record<string, WritableTensor> = { targets: { shape: [res.targets.length], data: BigInt64Array.from(res.targets, BigInt) } };
       const tvRows: string[] = [];
       for (const [layer, r] of res.layers) {
-        const [n, c, h, w] = r.shape;
+        const [, c, h, w] = r.shape;
         out[`attr/${layer}`] = { shape: r.shape, data: r.attr };
-        out[`map/${layer}`] = { shape: [n, h, w], data: r.map };
+        out[`map/${layer}`] = { shape: [input.shape[0], h, w], data: r.map };
         if (o.metrics === 'tv') {
-          const tv = totalVariation(r.attr, n, c, h, w);
-          out[`tv/${layer}`] = { shape: [n], data: Float32Array.from(tv) };
+          const tv = totalVariation(r.attr, input.shape[0], c, h, w);
+          out[`tv/${layer}`] = { shape: [input.shape[0]], data: Float32Array.from(tv) };
           tvRows.push(`${layer.padEnd(6)} ${Array.from(tv, (v) => v.toFixed(4)).join('  ')}`);
         }
+      }
+      const [n, , H, W] = input.shape;
+      if (o.upsample) {
+        for (const [layer, r] of res.layers) {
+          const [, , h, w] = r.shape;
+          const up = tf.tidy(() => upscaleMap(tf.tensor4d(r.map, [n, h, w, 1]), H, W, o.upsample).dataSync() as Float32Array);
+          out[`saliency/${layer}`] = { shape: [n, H, W], data: up };
+        }
+      }
+      if (o.png) {
+        const rows: PanelCell[][] = [];
+        for (let i = 0; i < n; i++) {
+          const row: PanelCell[] = [];
+          if (base.normalization === 'imagenet') row.push({ rgb: denormalizeImagenet(input.data.subarray(i * 3 * H * W, (i + 1) * 3 * H * W), H, W), height: H, width: W, title: input.names[i] });
+          for (const [layer, r] of res.layers) {
+            const [, , h, w] = r.shape;
+            row.push({ map: r.map.slice(i * h * w, (i + 1) * h * w), height: h, width: w, title: `${layer} (${h}x${w})` });
+          }
+          rows.push(row);
+        }
+        await writePanel(o.png, rows, 256);
       }
       await writeSafetensors(o.out, out, { arch: base.arch, method: o.method, variant: o.variant, layers: layers.join(',') });
       if (tvRows.length) process.stdout.write(`total variation per image (${o.method}, ${o.variant})\n${tvRows.join('\n')}\n`);
