@@ -7,7 +7,7 @@ import { buildModel, nchwToNhwc, randomizationSteps, randomizeStateDict, seededN
 import { attributeBatch } from './batch.js';
 import { insertionDeletion } from './insdel.js';
 import type { MethodName } from './methods.js';
-import { predictionDifference } from './prediction.js';
+import { argmax, predictionDifference } from './prediction.js';
 import { spearman } from './stats.js';
 import { totalVariation } from './tv.js';
 import { VariantModel, type SurrogatePaths, type Variant } from './variants.js';
@@ -163,9 +163,3 @@ export async function evaluate(model: Model, stateDict: StateDict, source: Patch
   return report;
 }
 
-function argmax(v: Float32Array, off: number, k: number): number {
-  if (k === 1) return v[off]! > 0 ? 1 : 0;
-  let best = 0;
-  for (let j = 1; j < k; j++) if (v[off + j]! > v[off + best]!) best = j;
-  return best;
-}

@@ -10,7 +10,7 @@ export { roll, rollAverage } from './roll.js';
 export { attributeBatch, type BatchAttribution, type BatchOptions, type LayerResult } from './batch.js';
 export { explainedModel } from './load.js';
 export { insertionDeletion, riseBlurKernel, rankPixels, auc, type InsDelResult } from './insdel.js';
-export { predictionDifference, accuracy, type PredictionDifference } from './prediction.js';
+export { predictionDifference, accuracy, argmax, type PredictionDifference } from './prediction.js';
 export { SurrogateTrainer, DEFAULT_ADAM, type AdamOptions } from './train-surrogate.js';
 export { toTorchLayout } from './variants.js';
 export { spearman, ranks } from './stats.js';

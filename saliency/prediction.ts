@@ -41,10 +41,15 @@ export function predictionDifference(original: ArrayLike<number>, variant: Array
 export function accuracy(logits: ArrayLike<number>, n: number, k: number, labels: readonly number[]): number {
   let ok = 0;
   for (let i = 0; i < n; i++) {
-    let best = 0;
-    if (k === 1) best = logits[i]! > 0 ? 1 : 0;
-    else for (let j = 1; j < k; j++) if (logits[i * k + j]! > logits[i * k + best]!) best = j;
-    if (best === labels[i]) ok++;
+    if (argmax(logits, i * k, k) === labels[i]) ok++;
   }
   return ok / n;
+}
+
+/** Index of the largest of k logits at `off`; a single logit counts as class 1 when positive. */
+export function argmax(v: ArrayLike<number>, off: number, k: number): number {
+  if (k === 1) return v[off]! > 0 ? 1 : 0;
+  let best = 0;
+  for (let j = 1; j < k; j++) if (v[off + j]! > v[off + best]!) best = j;
+  return best;
 }

@@ -4,6 +4,7 @@ import { initEngine, loadModel, NORMALIZATIONS, readInput, tf, writeSafetensors,
 import { attributeBatch, explainedModel, IG_RULES, METHODS, totalVariation, upscaleMap, UPSAMPLING, VARIANTS } from '../../saliency/index.js';
 import { denormalizeImagenet, writePanel, type PanelCell } from '../../viz/index.js';
 import { defineCommand } from '../args.js';
+import { BACKEND_OPTION, INPUT_OPTIONS, INPUT_SCHEMA, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
 import { splitList } from '../list.js';
 import { Progress } from '../progress.js';
 
@@ -13,10 +14,9 @@ export const attributeCommand = defineCommand({
   usage:
     'sds attribute --weights W [--arch A] --input IN --layer L[,L...] --method grad|deeplift|ig|gradcam --variant original|backward-hook|forward-hook|surrogate [--surrogate P] [--target T[,T...]] [--steps 50] [--metrics tv] --out OUT',
   options: {
-    weights: { type: 'string', value: 'FILE', help: 'model weights (.safetensors or .pt)' },
-    arch: { type: 'string', value: 'A', help: 'architecture (default: inferred from the keys)' },
-    input: { type: 'string', value: 'IN', help: 'image, or .safetensors with `input` (N,3,H,W) normalized' },
-    normalize: { type: 'string', value: 'N', help: "for images: imagenet|minus1to1|none (default: the model's own)" },
+    ...MODEL_OPTIONS,
+    ...INPUT_OPTIONS,
+    ...BACKEND_OPTION,
     layer: { type: 'string', value: 'L,...', help: 'layers: input and/or X_Y block outputs, e.g. 1_1,2_0' },
     method: { type: 'string', value: 'M', help: `one of ${METHODS.join(', ')} (gradcam: last block only)` },
     variant: { type: 'string', value: 'V', help: `one of ${VARIANTS.join(', ')} (default original)` },
@@ -29,13 +29,10 @@ export const attributeCommand = defineCommand({
     png: { type: 'string', value: 'FILE', help: 'also write a PNG: each image beside its maps (red positive, blue negative)' },
     batch: { type: 'string', value: 'N', help: 'images per pass (default 8)' },
     out: { type: 'string', value: 'FILE', help: 'output .safetensors: attr/<layer> (N,C,h,w), map/<layer> (N,h,w), tv/<layer> (N), targets' },
-    backend: { type: 'string', value: 'E', help: 'engine: node-gpu|node|wasm|cpu' },
   },
   schema: z.object({
-    weights: z.string({ error: 'is required' }),
-    arch: z.string().optional(),
-    input: z.string({ error: 'is required' }),
-    normalize: z.enum(NORMALIZATIONS).optional(),
+    ...MODEL_SCHEMA,
+    ...INPUT_SCHEMA,
     layer: z.string({ error: 'is required' }),
     method: z.enum(METHODS, { error: `must be one of ${METHODS.join(', ')}` }),
     variant: z.enum(VARIANTS, { error: `must be one of ${VARIANTS.join(', ')}` }).default('original'),
@@ -48,7 +45,6 @@ export const attributeCommand = defineCommand({
     png: z.string().optional(),
     batch: z.coerce.number().int().min(1).max(1024).default(8),
     out: z.string({ error: 'is required' }),
-    backend: z.string().optional(),
   }),
   async run(o) {
     await initEngine({ engine: o.backend });

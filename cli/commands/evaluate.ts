@@ -6,6 +6,7 @@ import { buildModel, initEngine, loadWeights, openPatchSource } from '../../mode
 import { evaluate, METHODS, SurrogatePaths, VARIANTS, type EvaluationReport, type MethodName, type Variant } from '../../saliency/index.js';
 import { writeLineChart, type Series } from '../../viz/index.js';
 import { defineCommand } from '../args.js';
+import { BACKEND_OPTION, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
 import { splitList } from '../list.js';
 import { Progress } from '../progress.js';
 
@@ -14,8 +15,8 @@ export const evaluateCommand = defineCommand({
   summary: "The paper's evaluation on a folder of patches: TV, insertion/deletion, prediction difference, randomization; report.md with plots.",
   usage: 'sds evaluate --weights W [--arch A] --data D [--surrogate P] --out DIR [--layers ...] [--methods grad,deeplift] [--limit 8]',
   options: {
-    weights: { type: 'string', value: 'FILE', help: 'model weights (.safetensors or .pt)' },
-    arch: { type: 'string', value: 'A', help: 'architecture (default: inferred from the keys)' },
+    ...MODEL_OPTIONS,
+    ...BACKEND_OPTION,
     data: { type: 'string', value: 'D', help: 'folder of image patches, or .safetensors with `input`' },
     surrogate: { type: 'string', value: 'FILE', help: 'trained surrogate paths; adds the surrogate variant' },
     out: { type: 'string', value: 'DIR', help: 'report folder (report.md, plots as SVG and PNG, report.json)' },
@@ -26,11 +27,9 @@ export const evaluateCommand = defineCommand({
     steps: { type: 'string', value: 'N', help: 'Integrated Gradients steps (default 50)' },
     'no-randomization': { type: 'boolean', help: 'skip the model randomization test' },
     seed: { type: 'string', value: 'S', help: 'seed for random maps and re-initialisation (default 0)' },
-    backend: { type: 'string', value: 'E', help: 'engine: node-gpu|node|wasm|cpu' },
   },
   schema: z.object({
-    weights: z.string({ error: 'is required' }),
-    arch: z.string().optional(),
+    ...MODEL_SCHEMA,
     data: z.string({ error: 'is required' }),
     surrogate: z.string().optional(),
     out: z.string({ error: 'is required' }),
@@ -41,7 +40,6 @@ export const evaluateCommand = defineCommand({
     steps: z.coerce.number().int().min(1).max(1000).default(50),
     'no-randomization': z.boolean().optional(),
     seed: z.coerce.number().int().min(0).default(0),
-    backend: z.string().optional(),
   }),
   async run(o) {
     await initEngine({ engine: o.backend });

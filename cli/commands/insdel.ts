@@ -3,6 +3,7 @@ import { SdsError } from '../../core/errors.js';
 import { initEngine, loadModel, NORMALIZATIONS, readInput, readSafetensors, writeSafetensors } from '../../models/index.js';
 import { insertionDeletion } from '../../saliency/index.js';
 import { defineCommand } from '../args.js';
+import { BACKEND_OPTION, INPUT_OPTIONS, INPUT_SCHEMA, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
 import { Progress } from '../progress.js';
 import { printTable } from './predict.js';
 
@@ -11,24 +12,19 @@ export const insdelCommand = defineCommand({
   summary: 'Insertion and deletion scores (RISE) of saliency maps.',
   usage: 'sds insdel --weights W [--arch A] --input IN --saliency S [--key K] --out OUT',
   options: {
-    weights: { type: 'string', value: 'FILE', help: 'model weights (.safetensors or .pt)' },
-    arch: { type: 'string', value: 'A', help: 'architecture (default: inferred from the keys)' },
-    input: { type: 'string', value: 'IN', help: 'image, or .safetensors with `input` (N,3,H,W) normalized' },
-    normalize: { type: 'string', value: 'N', help: "for images: imagenet|minus1to1|none (default: the model's own)" },
+    ...MODEL_OPTIONS,
+    ...INPUT_OPTIONS,
+    ...BACKEND_OPTION,
     saliency: { type: 'string', value: 'FILE', help: '.safetensors holding maps at input resolution, (N,H,W) or (H,W)' },
     key: { type: 'string', value: 'K', help: 'tensor name in --saliency (default: the only tensor, or `saliency`)' },
     out: { type: 'string', value: 'FILE', help: 'output .safetensors: deletion_scores, insertion_scores (N,n+1), deletion_auc, insertion_auc (N)' },
-    backend: { type: 'string', value: 'E', help: 'engine: node-gpu|node|wasm|cpu' },
   },
   schema: z.object({
-    weights: z.string({ error: 'is required' }),
-    arch: z.string().optional(),
-    input: z.string({ error: 'is required' }),
-    normalize: z.enum(NORMALIZATIONS).optional(),
+    ...MODEL_SCHEMA,
+    ...INPUT_SCHEMA,
     saliency: z.string({ error: 'is required' }),
     key: z.string().optional(),
     out: z.string({ error: 'is required' }),
-    backend: z.string().optional(),
   }),
   async run(o) {
     await initEngine({ engine: o.backend });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineCommand } from '../args.js';
+import { BACKEND_OPTION, INPUT_OPTIONS, INPUT_SCHEMA, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
 import { classFractions, classScores, initEngine, loadModel, NORMALIZATIONS, predictBatch, readInput, writeSafetensors } from '../../models/index.js';
 
 export const predictCommand = defineCommand({
@@ -7,24 +8,19 @@ export const predictCommand = defineCommand({
   summary: 'Run a model on an image or a tensor batch and print its predictions.',
   usage: 'sds predict --weights W [--arch A] --input IN [--normalize imagenet|minus1to1|none] [--out OUT] [--json]',
   options: {
-    weights: { type: 'string', value: 'FILE', help: 'model weights: .safetensors or torch.save()d state_dict (.pt/.pth)' },
-    arch: { type: 'string', value: 'A', help: 'resnet18|34|50, monai-resnet18, unet-resnet18|34|50 (default: inferred from the keys)' },
-    input: { type: 'string', value: 'IN', help: 'image (PNG/JPEG/TIFF) or .safetensors with `input` (N,3,H,W), already normalized' },
-    normalize: { type: 'string', value: 'N', help: "for images: imagenet|minus1to1|none (default: the model's own; imagenet, MONAI minus1to1)" },
+    ...MODEL_OPTIONS,
+    ...INPUT_OPTIONS,
+    ...BACKEND_OPTION,
     out: { type: 'string', value: 'FILE', help: 'write `logits` (NCHW, like PyTorch) to this .safetensors file' },
     json: { type: 'boolean', help: 'print JSON instead of a table' },
     batch: { type: 'string', value: 'N', help: 'images per forward pass (default 16)' },
-    backend: { type: 'string', value: 'E', help: 'engine: node-gpu|node|wasm|cpu (default: fastest available; env SDS_BACKEND)' },
   },
   schema: z.object({
-    weights: z.string({ error: 'is required' }),
-    arch: z.string().optional(),
-    input: z.string({ error: 'is required' }),
-    normalize: z.enum(NORMALIZATIONS).optional(),
+    ...MODEL_SCHEMA,
+    ...INPUT_SCHEMA,
     out: z.string().optional(),
     json: z.boolean().optional(),
     batch: z.coerce.number().int().min(1).max(4096).default(16),
-    backend: z.string().optional(),
   }),
   async run(o) {
     await initEngine({ engine: o.backend });

@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { initEngine, loadModel, loadWeights, nchwToNhwc, openPatchSource, pytorchConvInit, readSafetensors, seededRandom, tf, writeSafetensors, type Model, type Tensor, type WritableTensor } from '../../models/index.js';
-import { predictionDifference, SurrogatePaths, SurrogateTrainer, VariantModel } from '../../saliency/index.js';
+import { argmax, predictionDifference, SurrogatePaths, SurrogateTrainer, VariantModel } from '../../saliency/index.js';
 import { defineCommand } from '../args.js';
+import { BACKEND_OPTION, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
 import { Progress } from '../progress.js';
 import { printTable } from './predict.js';
 
@@ -21,8 +22,8 @@ export const trainSurrogateCommand = defineCommand({
   summary: 'Train the bilinear surrogate paths of a model (frozen) on image patches.',
   usage: 'sds train-surrogate --weights W [--arch A] --data D --out P [--epochs 10] [--batch 64] [--lr 1e-3] [--init P0] [--steps N] [--seed S] [--resume]',
   options: {
-    weights: { type: 'string', value: 'FILE', help: 'the model whose hook points get surrogate paths' },
-    arch: { type: 'string', value: 'A', help: 'architecture (default: inferred from the keys)' },
+    ...MODEL_OPTIONS,
+    ...BACKEND_OPTION,
     data: { type: 'string', value: 'D', help: 'folder of image patches, or .safetensors with `input` (N,3,H,W) normalized' },
     out: { type: 'string', value: 'FILE', help: 'trained paths (.safetensors, `<hook point>.conv_one.weight` ...); checkpoint beside it' },
     epochs: { type: 'string', value: 'N', help: 'epochs (default 10)' },
@@ -34,11 +35,9 @@ export const trainSurrogateCommand = defineCommand({
     holdout: { type: 'string', value: 'F', help: 'fraction of patches held out for the final check (default 0.1 for a folder, 0 for a tensor batch)' },
     resume: { type: 'boolean', help: 'continue from <out>.ckpt.safetensors if it exists' },
     normalize: { type: 'string', value: 'N', help: "for image patches: imagenet|minus1to1|none (default: the model's own)" },
-    backend: { type: 'string', value: 'E', help: 'engine: node-gpu|node|wasm|cpu' },
   },
   schema: z.object({
-    weights: z.string({ error: 'is required' }),
-    arch: z.string().optional(),
+    ...MODEL_SCHEMA,
     data: z.string({ error: 'is required' }),
     out: z.string({ error: 'is required' }),
     epochs: z.coerce.number().int().min(1).max(100000).default(10),
@@ -50,7 +49,6 @@ export const trainSurrogateCommand = defineCommand({
     holdout: z.coerce.number().min(0).max(0.9).optional(),
     resume: z.boolean().optional(),
     normalize: z.enum(['imagenet', 'minus1to1', 'none']).optional(),
-    backend: z.string().optional(),
   }),
   async run(o) {
     await initEngine({ engine: o.backend });
@@ -180,9 +178,3 @@ async function reportAgreement(model: Model, paths: SurrogatePaths, source: Awai
   printTable(['measure', 'value'], rows);
 }
 
-function argmax(v: Float32Array, off: number, k: number): number {
-  if (k === 1) return v[off]! > 0 ? 1 : 0;
-  let best = 0;
-  for (let j = 1; j < k; j++) if (v[off + j]! > v[off + best]!) best = j;
-  return best;
-}
