@@ -13,6 +13,9 @@ export interface PatchSource {
   readonly description: string;
   /** True for a fixed tensor batch (its order is kept; no shuffling). */
   readonly ordered: boolean;
+  /** Class per patch when the folder has one subfolder per class (sorted names = 0, 1, ...). */
+  readonly labels?: readonly number[];
+  readonly classNames?: readonly string[];
   /** Patches `indices`, NCHW, normalized. */
   read(indices: readonly number[]): Promise<Float32Array>;
 }
@@ -51,9 +54,24 @@ export async function openPatchSource(path: string, normalization: Normalization
   throw new SdsError('BAD_INPUT', `--data ${path} is neither a folder nor a .safetensors batch`, { suggestion: 'pass a folder of PNG/JPEG/TIFF patches or a .safetensors with `input`' });
 }
 
+const isImage = (f: string) => IMAGE_EXT.has(extname(f).toLowerCase());
+
+/** Images directly in `dir`, or (ImageFolder layout) in one subfolder per class. */
 async function imageFolder(dir: string, normalization: Normalization): Promise<PatchSource> {
-  const files = (await readdir(dir)).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase())).sort();
-  if (!files.length) throw new SdsError('BAD_INPUT', `no image patches (PNG/JPEG/TIFF) in ${dir}`);
+  const entries = await readdir(dir, { withFileTypes: true });
+  let files = entries.filter((e) => e.isFile() && isImage(e.name)).map((e) => e.name).sort();
+  let labels: number[] | undefined;
+  let classNames: string[] | undefined;
+  if (!files.length) {
+    classNames = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    labels = [];
+    for (const [k, cls] of classNames.entries()) {
+      const inClass = (await readdir(join(dir, cls))).filter(isImage).sort();
+      files.push(...inClass.map((f) => join(cls, f)));
+      labels.push(...inClass.map(() => k));
+    }
+  }
+  if (!files.length) throw new SdsError('BAD_INPUT', `no image patches (PNG/JPEG/TIFF) in ${dir} or its class subfolders`);
   const first = await readImageRgb(join(dir, files[0]!));
   const { height, width } = first;
   return {
@@ -61,7 +79,9 @@ async function imageFolder(dir: string, normalization: Normalization): Promise<P
     height,
     width,
     ordered: false,
-    description: `${dir}: ${files.length} patches ${height}x${width}`,
+    labels,
+    classNames,
+    description: `${dir}: ${files.length} patches ${height}x${width}${classNames ? ` in ${classNames.length} classes` : ''}`,
     async read(indices) {
       const per = 3 * height * width;
       const out = new Float32Array(indices.length * per);

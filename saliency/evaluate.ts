@@ -7,7 +7,7 @@ import { buildModel, nchwToNhwc, randomizationSteps, randomizeStateDict, seededN
 import { attributeBatch } from './batch.js';
 import { insertionDeletion } from './insdel.js';
 import type { MethodName } from './methods.js';
-import { argmax, predictionDifference } from './prediction.js';
+import { accuracy, argmax, predictionDifference } from './prediction.js';
 import { spearman } from './stats.js';
 import { totalVariation } from './tv.js';
 import { VariantModel, type SurrogatePaths, type Variant } from './variants.js';
@@ -26,7 +26,7 @@ export interface EvaluateOptions {
 
 export interface TvRow { variant: Variant; method: MethodName; layer: string; tv: number }
 export interface InsDelRow { variant: Variant | 'random'; method: MethodName | 'random'; layer: string; deletion: number; insertion: number }
-export interface PredRow { variant: Variant; all: number; target: number; agreement: number }
+export interface PredRow { variant: Variant; all: number; target: number; agreement: number; accuracy?: number }
 export interface RandomizationRow { variant: Variant; step: string; layer: string; spearman: number; deletion: number; insertion: number; randomDeletion: number; randomInsertion: number }
 
 export interface EvaluationReport {
@@ -77,6 +77,7 @@ export async function evaluate(model: Model, stateDict: StateDict, source: Patch
   const report: EvaluationReport = { images: n, size: [H, W], tv: [], insdel: [], prediction: [], randomization: [], method: o.methods[0]! };
   const original = await logits(model, data, n, H, W);
   const k = model.numClasses;
+  const labels = source.labels?.slice(0, n);
   const lastLayer = model.layerNames.at(-1)!;
   const jobs = o.variants.length * o.methods.length;
   let job = 0;
@@ -85,12 +86,12 @@ export async function evaluate(model: Model, stateDict: StateDict, source: Patch
 
   for (const v of o.variants) {
     const explained = new VariantModel(model, v, o.surrogate);
-    if (v !== 'original' && model.kind === 'classifier') {
-      const mine = await logits(explained, data, n, H, W);
+    if (model.kind === 'classifier') {
+      const mine = v === 'original' ? original : await logits(explained, data, n, H, W);
       const targets = Array.from({ length: n }, (_, i) => argmax(original, i * k, k));
       const d = predictionDifference(original, mine, n, k, targets);
       const agree = targets.filter((t, i) => argmax(mine, i * k, k) === t).length / n;
-      report.prediction.push({ variant: v, all: mean(d.all), target: mean(d.target), agreement: agree });
+      report.prediction.push({ variant: v, all: mean(d.all), target: mean(d.target), agreement: agree, accuracy: labels ? accuracy(mine, n, k, labels) : undefined });
     }
     for (const method of o.methods) {
       o.onProgress?.(`${v} ${method}`, job++, jobs);

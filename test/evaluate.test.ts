@@ -23,10 +23,11 @@ describe('spearman (analytic)', () => {
 describe.skipIf(!hasFixtures || !existsSync(MOSAIC))('sds evaluate on real H&E patches', () => {
   it('writes report.md with TV, insertion/deletion, prediction difference and randomization, and the plots', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'sds-eval-'));
+    // ImageFolder layout: one subfolder per class gives labels, hence accuracy
     const patches = join(tmp, 'patches');
-    mkdirSync(patches);
     for (const [i, [x, y]] of [[300, 400], [2100, 1300]].entries()) {
-      await sharp(MOSAIC, { page: 0 }).extract({ left: x!, top: y!, width: 64, height: 64 }).removeAlpha().png().toFile(join(patches, `p${i}.png`));
+      mkdirSync(join(patches, `class${i}`), { recursive: true });
+      await sharp(MOSAIC, { page: 0 }).extract({ left: x!, top: y!, width: 64, height: 64 }).removeAlpha().png().toFile(join(patches, `class${i}`, `p${i}.png`));
     }
     const out = join(tmp, 'report');
     const { stdout } = await run(process.execPath, [SDS, 'evaluate', '--weights', `${FIXTURES}resnet18_c3.safetensors`, '--data', patches, '--surrogate', `${FIXTURES}resnet18_c3.surrogate.safetensors`, '--layers', 'input,2_0', '--methods', 'grad', '--out', out], { maxBuffer: 1 << 24 });
@@ -38,7 +39,17 @@ describe.skipIf(!hasFixtures || !existsSync(MOSAIC))('sds evaluate on real H&E p
       const meta = await sharp(join(out, `${plot}.png`)).metadata();
       expect(meta.width).toBe(640);
     }
-    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { tv: { variant: string; method: string; layer: string; tv: number }[]; randomization: { step: string; spearman: number; variant: string }[] };
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
+      tv: { variant: string; method: string; layer: string; tv: number }[];
+      randomization: { step: string; spearman: number; variant: string }[];
+      prediction: { variant: string; all: number; agreement: number; accuracy?: number }[];
+    };
+    const orig = report.prediction.find((p) => p.variant === 'original')!;
+    expect([orig.all, orig.agreement]).toEqual([0, 1]);
+    expect(report.prediction.map((p) => p.variant)).toEqual(['original', 'backward-hook', 'forward-hook', 'surrogate']);
+    // the backward hook changes no prediction; every row has an accuracy in [0, 1]
+    expect(report.prediction[1]!.all).toBe(0);
+    for (const p of report.prediction) expect(p.accuracy === 0 || p.accuracy === 0.5 || p.accuracy === 1).toBe(true);
     const tv = (v: string) => report.tv.find((r) => r.variant === v && r.layer === '2_0')!.tv;
     for (const v of ['backward-hook', 'forward-hook', 'surrogate']) expect(tv(v), v).toBeLessThan(tv('original'));
     // the unrandomized model agrees with itself; every randomization step is recorded

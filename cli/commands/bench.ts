@@ -1,36 +1,68 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { z } from 'zod';
-import { benchForward, type BenchResult } from '../../bench/forward.js';
-import { initEngine, tf } from '../../models/index.js';
+import { SdsError } from '../../core/errors.js';
+import { soak, timeWorkload, WORKLOADS } from '../../bench/workloads.js';
+import { initEngine } from '../../models/index.js';
 import { defineCommand } from '../args.js';
+import { BACKEND_OPTION } from '../common-options.js';
+import { splitList } from '../list.js';
+import { Progress } from '../progress.js';
 import { printTable } from './predict.js';
 
 export const benchCommand = defineCommand({
   name: 'bench',
-  summary: 'Measure speed on this machine: ms per patch for the standard workloads.',
-  usage: 'sds bench [--batches N] [--json FILE] [--backend E]',
+  summary: 'Measure speed on this machine: ms per patch for the saliency workloads, beside PyTorch.',
+  usage: 'sds bench [--only W,...] [--reps N] [--json FILE] [--torch FILE] [--soak N]',
   options: {
-    batches: { type: 'string', value: 'N', help: 'timed batches of 16 per workload (default 3)' },
-    json: { type: 'string', value: 'FILE', help: 'also write the results as JSON {workload: ms per patch}' },
-    backend: { type: 'string', value: 'E', help: 'engine: node-gpu|node|wasm|cpu' },
+    only: { type: 'string', value: 'W,...', help: `workloads (default all): ${WORKLOADS.map((w) => w.name).join(', ')}` },
+    reps: { type: 'string', value: 'N', help: 'timed repeats per workload; the median is reported (default 3)' },
+    json: { type: 'string', value: 'FILE', help: 'also write {workload: ms per patch} as JSON' },
+    torch: { type: 'string', value: 'FILE', help: 'JSON printed by ../shared/bench/torch_reference.py: adds the PyTorch figure and the ratio' },
+    soak: { type: 'string', value: 'N', help: 'also run grad_all for N patches and report RSS and live tensors after 100 and after N (e.g. 1000)' },
+    ...BACKEND_OPTION,
   },
   schema: z.object({
-    batches: z.coerce.number().int().min(1).max(1000).default(3),
+    only: z.string().optional(),
+    reps: z.coerce.number().int().min(1).max(100).default(3),
     json: z.string().optional(),
+    torch: z.string().optional(),
+    soak: z.coerce.number().int().min(100).optional(),
     backend: z.string().optional(),
   }),
   async run(o) {
     const engine = await initEngine({ engine: o.backend });
-    process.stderr.write(`sds: benchmarking on ${os.cpus().length} core(s), ${o.batches} batch(es) of 16 per workload\n`);
-    const results: BenchResult[] = [];
-    results.push(await benchForward('resnet18', 256, 16, o.batches));
-    printTable(
-      ['workload', 'engine', 'ms/patch', 'patches/s', 'patches'],
-      results.map((r) => [r.workload, engine, r.msPerPatch.toFixed(1), (1000 / r.msPerPatch).toFixed(1), String(r.patches)]),
-    );
-    process.stdout.write(`tensors alive after the run: ${tf.memory().numTensors}\n`);
-    if (o.json) await writeFile(o.json, `${JSON.stringify(Object.fromEntries(results.map((r) => [r.workload, r.msPerPatch])), null, 1)}\n`);
+    const names = o.only ? splitList(o.only) : WORKLOADS.map((w) => w.name);
+    for (const n of names) if (!WORKLOADS.some((w) => w.name === n)) throw new SdsError('BAD_ARGUMENT', `unknown workload "${n}"`, { suggestion: `use ${WORKLOADS.map((w) => w.name).join(', ')}` });
+    let torch: Record<string, number> = {};
+    if (o.torch) torch = JSON.parse(await readFile(o.torch, 'utf8')) as Record<string, number>;
+    process.stderr.write(`sds: ${engine} engine, ${os.cpus().length} core(s), median of ${o.reps} repeats${torch.threads ? `; PyTorch ${torch.torch} with ${torch.threads} threads` : ''}\n`);
+    const results: Record<string, number> = {};
+    const rows: string[][] = [];
+    for (const w of WORKLOADS.filter((x) => names.includes(x.name))) {
+      process.stderr.write(`sds: ${w.name} ...\n`);
+      let ms: number;
+      try {
+        ms = await timeWorkload(w, o.reps);
+      } catch (err) {
+        rows.push([w.name, engine, `failed: ${(err as Error).message.split('\n')[0]}`, '', '', '']);
+        continue;
+      }
+      results[w.name] = ms;
+      const t = torch[w.name];
+      rows.push([w.name, engine, ms.toFixed(1), (1000 / ms).toFixed(2), t === undefined ? '-' : t.toFixed(1), t === undefined ? '-' : `${(ms / t).toFixed(2)}x`]);
+    }
+    printTable(['workload', 'engine', 'ms/patch', 'patches/s', 'PyTorch ms/patch', 'ratio'], rows);
+    if (o.soak) {
+      const progress = new Progress('patches', o.soak);
+      const s = await soak(100, o.soak, (d) => progress.update(d));
+      progress.done();
+      process.stdout.write('\nmemory while running resnet18_256_grad_all\n');
+      printTable(['after patches', 'RSS MiB', 'live tensors'], s.map((r) => [String(r.at), r.rssMb.toFixed(0), String(r.tensors)]));
+      for (const r of s) results[`rss_mb_after_${r.at}`] = r.rssMb;
+      for (const r of s) results[`tensors_after_${r.at}`] = r.tensors;
+    }
+    if (o.json) await writeFile(o.json, `${JSON.stringify(results, null, 1)}\n`);
     return 0;
   },
 });

@@ -127,8 +127,10 @@ async function writeReport(dir: string, r: EvaluationReport, arch: string, layer
     }
   }
   if (r.prediction.length) {
-    md += '## Prediction difference against the original (x100) and top-1 agreement\n\n';
-    md += table(['variant', 'all classes', 'predicted class', 'agreement'], r.prediction.map((p) => [p.variant, (100 * p.all).toFixed(3), (100 * p.target).toFixed(3), `${(100 * p.agreement).toFixed(1)}%`]));
+    md += '## Prediction difference against the original (x100), top-1 agreement and accuracy\n\n';
+    const acc = (p: (typeof r.prediction)[number]) => (p.accuracy === undefined ? 'no labels' : `${(100 * p.accuracy).toFixed(1)}%`);
+    md += table(['variant', 'all classes', 'predicted class', 'agreement', 'accuracy'], r.prediction.map((p) => [p.variant, (100 * p.all).toFixed(3), (100 * p.target).toFixed(3), `${(100 * p.agreement).toFixed(1)}%`, acc(p)]));
+    md += '\nAccuracy needs labels: put patches in one subfolder per class (sorted names are classes 0, 1, ...).\n';
     md += '\n';
   }
   if (r.randomization.length) {

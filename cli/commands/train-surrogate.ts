@@ -93,6 +93,8 @@ export const trainSurrogateCommand = defineCommand({
       const totalSteps = Math.min(o.steps ?? Infinity, o.epochs * stepsPerEpoch);
       process.stderr.write(`sds: ${source.description}; training on ${train.length}, holding out ${held.length}; ${model.hookPoints.length - 1} paths; ${totalSteps} steps\n`);
       const progress = new Progress('steps', totalSteps);
+      const t0 = performance.now();
+      let seen = 0;
       const { height: h, width: w } = source;
       let lastLoss = NaN;
       for (let epoch = startEpoch; epoch < o.epochs && trainer.step < totalSteps; epoch++) {
@@ -106,7 +108,9 @@ export const trainSurrogateCommand = defineCommand({
           } finally {
             x.dispose();
           }
-          progress.update(trainer.step, `epoch ${epoch + 1}/${o.epochs}  loss ${lastLoss.toFixed(5)}`);
+          seen += idx.length;
+          const rate = seen / ((performance.now() - t0) / 1000);
+          progress.update(trainer.step, `epoch ${epoch + 1}/${o.epochs}  loss ${lastLoss.toFixed(5)}  ${rate.toFixed(1)} patches/s`);
         }
         await saveCheckpoint(ckptPath, paths, trainer, epoch, model);
       }
