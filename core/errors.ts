@@ -17,7 +17,9 @@ export type SdsErrorCode =
   | 'WEIGHTS_MISMATCH'
   | 'UNKNOWN_ARCHITECTURE'
   | 'BAD_INPUT'
-  | 'BACKEND_UNAVAILABLE';
+  | 'BACKEND_UNAVAILABLE'
+  | 'SLIDE_UNREADABLE'
+  | 'SLIDE_UNSUPPORTED';
 
 export class SdsError extends Error {
   readonly code: SdsErrorCode;

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
-import { soak, timeWorkload, WORKLOADS } from '../../bench/workloads.js';
+import { POOL_WORKLOADS, soak, timeOnPool } from '../../bench/workloads.js';
 import { initEngine } from '../../models/index.js';
 import { defineCommand } from '../args.js';
 import { BACKEND_OPTION } from '../common-options.js';
@@ -15,8 +15,9 @@ export const benchCommand = defineCommand({
   summary: 'Measure speed on this machine: ms per patch for the saliency workloads, beside PyTorch.',
   usage: 'sds bench [--only W,...] [--reps N] [--json FILE] [--torch FILE] [--soak N]',
   options: {
-    only: { type: 'string', value: 'W,...', help: `workloads (default all): ${WORKLOADS.map((w) => w.name).join(', ')}` },
-    reps: { type: 'string', value: 'N', help: 'timed repeats per workload; the median is reported (default 3)' },
+    only: { type: 'string', value: 'W,...', help: `workloads (default all): ${POOL_WORKLOADS.map((w) => w.name).join(', ')}` },
+    reps: { type: 'string', value: 'N', help: 'timed batches per worker (default 2)' },
+    workers: { type: 'string', value: 'N', help: 'worker threads, one WASM engine each (default: the number of cores)' },
     json: { type: 'string', value: 'FILE', help: 'also write {workload: ms per patch} as JSON' },
     torch: { type: 'string', value: 'FILE', help: 'JSON printed by ../shared/bench/torch_reference.py: adds the PyTorch figure and the ratio' },
     soak: { type: 'string', value: 'N', help: 'also run grad_all for N patches and report RSS and live tensors after 100 and after N (e.g. 1000)' },
@@ -24,7 +25,8 @@ export const benchCommand = defineCommand({
   },
   schema: z.object({
     only: z.string().optional(),
-    reps: z.coerce.number().int().min(1).max(100).default(3),
+    reps: z.coerce.number().int().min(1).max(100).default(2),
+    workers: z.coerce.number().int().min(1).max(256).optional(),
     json: z.string().optional(),
     torch: z.string().optional(),
     soak: z.coerce.number().int().min(100).optional(),
@@ -32,18 +34,19 @@ export const benchCommand = defineCommand({
   }),
   async run(o) {
     const engine = await initEngine({ engine: o.backend });
-    const names = o.only ? splitList(o.only) : WORKLOADS.map((w) => w.name);
-    for (const n of names) if (!WORKLOADS.some((w) => w.name === n)) throw new SdsError('BAD_ARGUMENT', `unknown workload "${n}"`, { suggestion: `use ${WORKLOADS.map((w) => w.name).join(', ')}` });
+    const names = o.only ? splitList(o.only) : POOL_WORKLOADS.map((w) => w.name);
+    const workers = o.workers ?? (os.availableParallelism?.() ?? os.cpus().length);
+    for (const n of names) if (!POOL_WORKLOADS.some((w) => w.name === n)) throw new SdsError('BAD_ARGUMENT', `unknown workload "${n}"`, { suggestion: `use ${POOL_WORKLOADS.map((w) => w.name).join(', ')}` });
     let torch: Record<string, number> = {};
     if (o.torch) torch = JSON.parse(await readFile(o.torch, 'utf8')) as Record<string, number>;
-    process.stderr.write(`sds: ${engine} engine, ${os.cpus().length} core(s), median of ${o.reps} repeats${torch.threads ? `; PyTorch ${torch.torch} with ${torch.threads} threads` : ''}\n`);
+    process.stderr.write(`sds: ${engine} engine, ${workers} worker(s) on ${os.cpus().length} core(s), ${o.reps} timed batch(es) per worker${torch.threads ? `; PyTorch ${torch.torch} with ${torch.threads} threads` : ''}\n`);
     const results: Record<string, number> = {};
     const rows: string[][] = [];
-    for (const w of WORKLOADS.filter((x) => names.includes(x.name))) {
+    for (const w of POOL_WORKLOADS.filter((x) => names.includes(x.name))) {
       process.stderr.write(`sds: ${w.name} ...\n`);
       let ms: number;
       try {
-        ms = await timeWorkload(w, o.reps);
+        ms = await timeOnPool(w, workers, o.reps, o.backend);
       } catch (err) {
         rows.push([w.name, engine, `failed: ${(err as Error).message.split('\n')[0]}`, '', '', '']);
         continue;
@@ -52,7 +55,7 @@ export const benchCommand = defineCommand({
       const t = torch[w.name];
       rows.push([w.name, engine, ms.toFixed(1), (1000 / ms).toFixed(2), t === undefined ? '-' : t.toFixed(1), t === undefined ? '-' : `${(ms / t).toFixed(2)}x`]);
     }
-    printTable(['workload', 'engine', 'ms/patch', 'patches/s', 'PyTorch ms/patch', 'ratio'], rows);
+    printTable(['workload', `engine x${workers}`, 'ms/patch', 'patches/s', 'PyTorch ms/patch', 'ratio'], rows);
     if (o.soak) {
       const progress = new Progress('patches', o.soak);
       const s = await soak(100, o.soak, (d) => progress.update(d));

@@ -1,0 +1,49 @@
+/** Messages between the pool and its workers (structured-clone friendly; arrays are transferred). */
+import type { MethodName, Variant } from '../saliency/index.js';
+
+export type ModelSpec =
+  | { kind: 'file'; weights: string; arch?: string }
+  | { kind: 'random'; arch: string; classes: number; seed: number };
+
+export interface InitMessage {
+  type: 'init';
+  model: ModelSpec;
+  variant: Variant;
+  surrogate?: string;
+  engine?: string;
+}
+
+export interface AttributeTask {
+  type: 'attribute';
+  id: number;
+  method: MethodName;
+  /** NCHW, normalized */
+  data: Float32Array;
+  shape: [number, number, number, number];
+  layers: string[];
+  targets?: number[];
+  steps?: number;
+  internalBatchSize?: number;
+}
+
+export interface ForwardTask {
+  type: 'forward';
+  id: number;
+  data: Float32Array;
+  shape: [number, number, number, number];
+}
+
+export type Task = AttributeTask | ForwardTask;
+
+export interface LayerPayload {
+  layer: string;
+  attr: Float32Array;
+  map: Float32Array;
+  shape: [number, number, number, number];
+}
+
+export type WorkerReply =
+  | { type: 'ready'; engine: string }
+  | { type: 'attribute'; id: number; layers: LayerPayload[]; targets: number[] }
+  | { type: 'forward'; id: number; logits: Float32Array; shape: number[] }
+  | { type: 'error'; id?: number; message: string; code?: string; suggestion?: string };

@@ -1,0 +1,44 @@
+/** A pool worker: its own TensorFlow.js WASM instance and its own copy of the model. */
+import { parentPort } from 'node:worker_threads';
+import { SdsError } from '../core/errors.js';
+import { initEngine, loadModel, predictBatch, randomModel, type Model } from '../models/index.js';
+import { attributeBatch, explainedModel } from '../saliency/index.js';
+import type { InitMessage, Task, WorkerReply } from './protocol.js';
+
+const port = parentPort!;
+let model: Model | undefined;
+let base: Model | undefined; // owns the weights until the worker ends
+
+function reply(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(msg, transfer);
+}
+
+function fail(err: unknown, id?: number): void {
+  const e = err as Error;
+  reply({ type: 'error', id, message: e.message ?? String(err), code: err instanceof SdsError ? err.code : undefined, suggestion: err instanceof SdsError ? err.suggestion : undefined });
+}
+
+async function init(m: InitMessage): Promise<void> {
+  const engine = await initEngine({ engine: m.engine, announce: false });
+  base = m.model.kind === 'file' ? await loadModel(m.model.weights, { arch: m.model.arch }) : randomModel(m.model.arch, m.model.classes, m.model.seed);
+  model = (await explainedModel(base, m.variant, m.surrogate)).model;
+  reply({ type: 'ready', engine });
+}
+
+async function run(t: Task): Promise<void> {
+  if (!model) throw new Error('worker used before init');
+  if (t.type === 'forward') {
+    const p = await predictBatch(model, t.data, t.shape, t.shape[0]);
+    reply({ type: 'forward', id: t.id, logits: p.logits, shape: p.shape }, [p.logits.buffer as ArrayBuffer]);
+    return;
+  }
+  const res = await attributeBatch(model, t.method, t.data, t.shape, { layers: t.layers, targets: t.targets, steps: t.steps, internalBatchSize: t.internalBatchSize, batch: t.shape[0] });
+  const layers = [...res.layers].map(([layer, r]) => ({ layer, attr: r.attr, map: r.map, shape: r.shape }));
+  reply({ type: 'attribute', id: t.id, layers, targets: res.targets }, layers.flatMap((l) => [l.attr.buffer as ArrayBuffer, l.map.buffer as ArrayBuffer]));
+}
+
+// one message at a time, in order: the pool never sends a second task before the first replies
+port.on('message', (msg: InitMessage | Task) => {
+  const p = msg.type === 'init' ? init(msg) : run(msg);
+  p.catch((err: unknown) => fail(err, msg.type === 'init' ? undefined : msg.id));
+});
