@@ -65,31 +65,61 @@ function forwardRecording(model: Model, x: Tensor4D, layers: readonly string[], 
   return { acts, targets: resolved };
 }
 
+/** Layer output shapes for an input size, from one 1-image pass (cached per model and size). */
+const shapeCache = new WeakMap<Model, Map<string, Map<string, number[]>>>();
+
+function layerShapes(model: Model, x: Tensor4D, layers: readonly string[]): Map<string, number[]> {
+  const [n, h, w, c] = x.shape;
+  const key = `${h}x${w}x${c}`;
+  let byModel = shapeCache.get(model);
+  if (!byModel) shapeCache.set(model, (byModel = new Map()));
+  let shapes = byModel.get(key);
+  if (!shapes || layers.some((l) => !shapes!.has(l))) {
+    shapes = new Map(shapes);
+    const found = shapes;
+    tf.tidy(() => {
+      const one = tf.zeros([1, h, w, c]) as Tensor4D;
+      for (const l of model.layerNames) found.set(l, model.forwardTo(l, one).shape.slice(1));
+    });
+    byModel.set(key, shapes);
+  }
+  return new Map(layers.map((l) => [l, [n, ...shapes!.get(l)!]]));
+}
+
 /**
- * d target / d layer for several layers from ONE backward pass: a zero probe is added to each
- * layer's output, so the gradient w.r.t. the probe is the gradient at the layer, and gradients
- * still flow through it to the layers below.
+ * d target / d layer for several layers from ONE forward and ONE backward pass: a zero probe is
+ * added to each layer's output, so the gradient w.r.t. the probe is the gradient at the layer,
+ * and gradients still flow through it to the layers below. Default targets come from the same
+ * pass's output; with `keepActs` the layers' outputs are kept too.
  */
-function gradientsAtLayers(model: Model, x: Tensor4D, layers: readonly string[], shapes: Map<string, number[]>, targets: readonly number[], hooks: ForwardHooks = {}): Map<string, Tensor4D> {
+function gradientsAtLayers(model: Model, x: Tensor4D, layers: readonly string[], given: readonly number[] | undefined, hooks: ForwardHooks = {}, keepActs = false) {
+  const shapes = layerShapes(model, x, layers);
   const probes = layers.map((l) => tf.zeros(shapes.get(l)! as [number, number, number, number])); // (n,h,w,c)
+  const acts = new Map<string, Tensor4D>();
+  let targets: number[] = given?.length ? [...given] : [];
   try {
     const index = new Map(layers.map((l, i) => [l, i]));
-    const f = (...ps: Tensor[]) =>
-      targetScalar(
-        model,
-        model.forward(
-          x,
-          composeHooks(hooks, {
-            layer: (name, y) => {
-              const i = index.get(name);
-              return i === undefined ? y : tf.add(y, ps[i]!);
-            },
-          }),
-        ),
-        targets,
+    const f = (...ps: Tensor[]) => {
+      const out = model.forward(
+        x,
+        composeHooks(hooks, {
+          layer: (name, y) => {
+            const i = index.get(name);
+            if (i === undefined) return y;
+            if (keepActs) acts.set(name, tf.keep(tf.clone(y)));
+            return tf.add(y, ps[i]!);
+          },
+        }),
       );
+      if (!targets.length) targets = defaultTargets(model, out);
+      checkTargets(model, targets, x.shape[0] as number);
+      return targetScalar(model, out, targets);
+    };
     const grads = tf.grads(f)(probes) as Tensor4D[];
-    return new Map(layers.map((l, i) => [l, grads[i]!]));
+    return { grads: new Map(layers.map((l, i) => [l, grads[i]!])), acts, targets };
+  } catch (err) {
+    disposeAll(acts);
+    throw err;
   } finally {
     for (const p of probes) p.dispose();
   }
@@ -105,10 +135,8 @@ export class LayerGradient implements AttributionMethod {
 
   async attribute(x: Tensor4D, o: AttributeOptions): Promise<AttributionResult> {
     checkLayers(this.model, o.layers);
-    const { acts, targets } = forwardRecording(this.model, x, o.layers, o.targets);
-    const shapes = new Map([...acts].map(([l, a]) => [l, a.shape as number[]]));
-    disposeAll(acts);
-    return { attributions: gradientsAtLayers(this.model, x, o.layers, shapes, targets), targets };
+    const { grads, targets } = gradientsAtLayers(this.model, x, o.layers, o.targets);
+    return { attributions: grads, targets };
   }
 }
 
@@ -118,9 +146,7 @@ export class LayerGradCam implements AttributionMethod {
 
   async attribute(x: Tensor4D, o: AttributeOptions): Promise<AttributionResult> {
     checkLayers(this.model, o.layers);
-    const { acts, targets } = forwardRecording(this.model, x, o.layers, o.targets);
-    const shapes = new Map([...acts].map(([l, a]) => [l, a.shape as number[]]));
-    const grads = gradientsAtLayers(this.model, x, o.layers, shapes, targets);
+    const { grads, acts, targets } = gradientsAtLayers(this.model, x, o.layers, o.targets, {}, true);
     const attributions = new Map<string, Tensor4D>();
     for (const l of o.layers) {
       // sum_c mean_hw(grad_c) * act_c, no ReLU (Captum's default)
@@ -154,8 +180,6 @@ export class LayerDeepLift implements AttributionMethod {
     };
     const base = forwardRecording(this.model, x0, o.layers, [0], record);
     try {
-      const { acts, targets } = forwardRecording(this.model, x, o.layers, o.targets);
-      const shapes = new Map([...acts].map(([l, a]) => [l, a.shape as number[]]));
       const rules: ForwardHooks = {
         relu: (name, v) => deepliftRelu(v, reluIn.get(name)!),
         // Max-pool keeps its ordinary gradient, as the reference does: in Captum the pool's rule
@@ -163,7 +187,7 @@ export class LayerDeepLift implements AttributionMethod {
         // gradient (both hook the same tensor), and the ReLU rule only uses that captured value.
         // Every supported model has its max-pool right after a ReLU (the ResNet stem).
       };
-      const grads = gradientsAtLayers(this.model, x, o.layers, shapes, targets, rules);
+      const { grads, acts, targets } = gradientsAtLayers(this.model, x, o.layers, o.targets, rules, true);
       const attributions = new Map<string, Tensor4D>();
       for (const l of o.layers) attributions.set(l, tf.tidy(() => tf.mul(grads.get(l)!, tf.sub(acts.get(l)!, base.acts.get(l)!))));
       disposeAll(acts);

@@ -1,0 +1,102 @@
+/**
+ * Byte access to a slide file: one file handle shared by geotiff's directory parser and the tile reads.
+ * Every read is bounded by the real file size, so a truncated or corrupt file becomes a clear error
+ * instead of a silently zero-filled tile or a multi-gigabyte allocation.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { SdsError } from '../core/errors.js';
+
+/** What geotiff's `GeoTIFF.fromSource` needs from a byte source. */
+export interface GeoTiffByteSource {
+  fetch(slices: { offset: number; length: number }[], signal?: AbortSignal): Promise<ArrayBuffer[]>;
+  readonly fileSize: number;
+  close(): Promise<void>;
+}
+
+/**
+ * geotiff reads the header and directories in fixed-size chunks (1 KiB, 4 KiB for BigTIFF) that may run
+ * past the end of a small file; allow that much zero padding there, and no more.
+ */
+const DIRECTORY_SLACK = 64 * 1024;
+
+export class FileSource {
+  private closed = false;
+
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly path: string,
+    readonly size: number,
+  ) {}
+
+  static async open(path: string): Promise<FileSource> {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (cause) {
+      const code = (cause as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new SdsError('FILE_NOT_FOUND', `slide not found: ${path}`, { suggestion: 'check the path', cause });
+      throw new SdsError('SLIDE_UNREADABLE', `cannot open ${path}: ${(cause as Error).message}`, { suggestion: 'check the file permissions', cause });
+    }
+    try {
+      const stat = await handle.stat();
+      if (!stat.isFile()) throw new SdsError('SLIDE_UNREADABLE', `${path} is not a regular file`, { suggestion: 'pass a slide file, not a folder' });
+      return new FileSource(handle, path, stat.size);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  get name(): string {
+    return basename(this.path);
+  }
+
+  /** Exactly `length` bytes at `offset`, or an SLIDE_UNREADABLE error naming what was being read. */
+  async read(offset: number, length: number, what: string, signal?: AbortSignal): Promise<Uint8Array> {
+    signal?.throwIfAborted();
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw this.truncated(what, offset, length);
+    }
+    const out = new Uint8Array(length);
+    let done = 0;
+    // A regular file only returns short reads at its end, which the bound above excludes; loop for the rule's sake.
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);
+      if (bytesRead === 0) throw this.truncated(what, offset, length);
+      done += bytesRead;
+    }
+    return out;
+  }
+
+  /** The lenient view geotiff's parser needs: zero-padded past the end, but never far past it. */
+  asGeoTiffSource(): GeoTiffByteSource {
+    return {
+      fetch: (slices, signal) =>
+        Promise.all(
+          slices.map(async ({ offset, length }) => {
+            if (offset > this.size || offset + length > this.size + DIRECTORY_SLACK) throw this.truncated('a TIFF directory', offset, length);
+            const out = new Uint8Array(length);
+            const available = Math.max(0, Math.min(length, this.size - offset));
+            if (available > 0) out.set(await this.read(offset, available, 'a TIFF directory', signal));
+            return out.buffer;
+          }),
+        ),
+      fileSize: this.size,
+      close: () => this.close(),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.handle.close();
+  }
+
+  private truncated(what: string, offset: number, length: number): SdsError {
+    return new SdsError('SLIDE_UNREADABLE', `${this.name}: ${what} lies outside the file (bytes ${offset}..${offset + length} of ${this.size}); the file is truncated or corrupt`, {
+      suggestion: 'copy or download the slide again and compare its size with the original',
+      context: { path: this.path, offset, length, fileSize: this.size },
+    });
+  }
+}

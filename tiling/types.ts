@@ -1,0 +1,54 @@
+/** Shared shapes of the slide reader: what a slide is (levels, MPP, associated images) and what a read returns. */
+
+/** One pyramid level. Coordinates into it are level pixels; `downsample` maps them to level 0. */
+export interface SlideLevel {
+  index: number;
+  width: number;
+  height: number;
+  /** Level-0 size / level size, averaged over both axes as OpenSlide does. */
+  downsample: number;
+  tileWidth: number;
+  tileHeight: number;
+  /** TIFF compression code of the stored tiles; for a virtual level, that of the level it is made from. */
+  compression: number;
+  compressionName: string;
+  /** Made by 2x2 box-averaging the level above, because the file's own pyramid stops too early. */
+  virtual: boolean;
+}
+
+export interface AssociatedImageInfo {
+  /** 'thumbnail' | 'label' | 'macro' (Aperio). */
+  name: string;
+  width: number;
+  height: number;
+  compression: number;
+  compressionName: string;
+}
+
+/** Microns per pixel at level 0. */
+export interface Mpp {
+  x: number;
+  y: number;
+}
+
+export interface SlideInfo {
+  path: string;
+  /** 'aperio' when the ImageDescription says so, else 'generic-tiff'. */
+  vendor: 'aperio' | 'generic-tiff';
+  levels: SlideLevel[];
+  mpp?: Mpp;
+  /** Objective power (Aperio AppMag); undefined when the file does not say. */
+  magnification?: number;
+  associated: AssociatedImageInfo[];
+}
+
+/** Interleaved 8-bit RGB, row-major: data.length === width * height * 3. */
+export interface RgbImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+export interface ReadOptions {
+  signal?: AbortSignal;
+}
