@@ -15,7 +15,7 @@ export class Progress {
     this.last = now;
     const secs = (now - this.t0) / 1000;
     const rate = done / Math.max(secs, 1e-9);
-    const eta = rate > 0 ? (this.total - done) / rate : Infinity;
+    const eta = rate > 0 ? Math.max(0, this.total - done) / rate : Infinity;
     const line = `${done}/${this.total} ${this.unit}  ${rate.toFixed(2)} ${this.unit}/s  ETA ${formatSeconds(eta)}${extra ? `  ${extra}` : ''}`;
     if (this.stream.isTTY) this.stream.write(`\r${line}\x1b[K`);
     else this.stream.write(`${line}\n`);

@@ -58,7 +58,7 @@ export const benchCommand = defineCommand({
     printTable(['workload', `engine x${workers}`, 'ms/patch', 'patches/s', 'PyTorch ms/patch', 'ratio'], rows);
     if (o.soak) {
       const progress = new Progress('patches', o.soak);
-      const s = await soak(100, o.soak, (d) => progress.update(d));
+      const s = await soak(100, o.soak, (d) => progress.update(Math.min(d, o.soak!)));
       progress.done();
       process.stdout.write('\nmemory while running resnet18_256_grad_all\n');
       printTable(['after patches', 'RSS MiB', 'live tensors'], s.map((r) => [String(r.at), r.rssMb.toFixed(0), String(r.tensors)]));
