@@ -5,12 +5,14 @@ import { attributeCommand } from './commands/attribute.js';
 import { benchCommand } from './commands/bench.js';
 import { demoCommand } from './commands/demo.js';
 import { evaluateCommand } from './commands/evaluate.js';
+import { infoCommand } from './commands/info.js';
+import { regionCommand } from './commands/region.js';
 import { insdelCommand } from './commands/insdel.js';
 import { predictCommand } from './commands/predict.js';
 import { trainSurrogateCommand } from './commands/train-surrogate.js';
 import type { z } from 'zod';
 
-const COMMANDS: CommandSpec<z.ZodType>[] = [predictCommand, attributeCommand, insdelCommand, trainSurrogateCommand, evaluateCommand, demoCommand, benchCommand] as CommandSpec<z.ZodType>[];
+const COMMANDS: CommandSpec<z.ZodType>[] = [predictCommand, attributeCommand, insdelCommand, trainSurrogateCommand, evaluateCommand, infoCommand, regionCommand, demoCommand, benchCommand] as CommandSpec<z.ZodType>[];
 
 function mainHelp(): string {
   const rows = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n');

@@ -62,7 +62,17 @@ export class FileSource {
     let done = 0;
     // A regular file only returns short reads at its end, which the bound above excludes; loop for the rule's sake.
     while (done < length) {
-      const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await this.handle.read(out, done, length - done, offset + done));
+      } catch (cause) {
+        // EBADF after close(), EIO from a failing disk or network mount.
+        throw new SdsError('SLIDE_UNREADABLE', `${this.name}: reading ${what} failed: ${(cause as Error).message}`, {
+          suggestion: this.closed ? 'the slide was closed while a read was running' : 'check the disk or network mount holding the slide',
+          context: { path: this.path, offset, length },
+          cause,
+        });
+      }
       if (bytesRead === 0) throw this.truncated(what, offset, length);
       done += bytesRead;
     }

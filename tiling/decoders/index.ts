@@ -5,7 +5,7 @@ import { deflateDecoder, lzwDecoder, uncompressedDecoder } from './lossless.js';
 import { registerTileDecoder, type TileDecoderFactory } from './registry.js';
 
 const BUILT_IN: { codes: number[]; name: string; factory: TileDecoderFactory }[] = [
-  { codes: [1], name: 'none', factory: uncompressedDecoder },
+  { codes: [1], name: 'uncompressed', factory: uncompressedDecoder },
   { codes: [5], name: 'LZW', factory: lzwDecoder },
   { codes: [7], name: 'JPEG', factory: jpegDecoder },
   { codes: [8, 32946], name: 'Deflate', factory: deflateDecoder },

@@ -64,7 +64,11 @@ export function jpeg2000Decoder(settings: CodecSettings): TileDecoder {
         modulePromise = undefined;
         throw new SdsError('SLIDE_UNREADABLE', `JPEG 2000 decoding failed: ${describe(cause)}`, { suggestion: 'the tile data is corrupt', cause });
       } finally {
-        decoder?.delete();
+        try {
+          decoder?.delete();
+        } catch {
+          // the instance died with the decode that failed; its error is the one to report
+        }
       }
       const { width, height, componentCount, bitsPerSample } = frame;
       if (width === 0 || height === 0) {

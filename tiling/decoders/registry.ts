@@ -70,8 +70,8 @@ export function isSupportedCompression(code: number): boolean {
 export function createTileDecoder(settings: CodecSettings, fileName: string): TileDecoder {
   const entry = registry.get(settings.compression);
   if (!entry) {
-    throw new SdsError('SLIDE_UNSUPPORTED', `${fileName} uses TIFF compression ${settings.compression} (${compressionName(settings.compression)}), which sds cannot decode`, {
-      suggestion: `supported: ${[...new Set([...registry.entries()].map(([code, e]) => `${e.name} (${code})`))].join(', ')}; convert the slide, e.g. \`vips tiffsave in out.tif --tile --pyramid --compression jpeg\``,
+    throw new SdsError('SLIDE_UNSUPPORTED', `${fileName} uses TIFF compression ${settings.compression}${settings.compression in KNOWN_NAMES ? ` (${KNOWN_NAMES[settings.compression]})` : ''}, which sds cannot decode`, {
+      suggestion: `sds reads ${[...registry.entries()].map(([code, e]) => `${e.name} (${code})`).join(', ')}; convert the slide, e.g. \`vips tiffsave in out.tif --tile --pyramid --compression jpeg\``,
       context: { compression: settings.compression, file: fileName },
     });
   }

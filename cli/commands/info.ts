@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { SdsError } from '../../core/errors.js';
+import { openSlide, type SlideInfo } from '../../tiling/index.js';
+import { defineCommand } from '../args.js';
+import { printTable } from './predict.js';
+
+export const infoCommand = defineCommand({
+  name: 'info',
+  summary: 'Describe a whole-slide image: levels, tile sizes, compression, MPP, associated images.',
+  usage: 'sds info <slide> [--json]',
+  options: {
+    json: { type: 'boolean', help: 'print JSON instead of tables' },
+  },
+  schema: z.object({
+    json: z.boolean().optional(),
+  }),
+  async run(o, positionals) {
+    const path = slidePath(positionals, 'info');
+    // probe: false — describing a slide should work even when its tiles do not decode.
+    const slide = await openSlide(path, { probe: false });
+    try {
+      if (o.json) process.stdout.write(`${JSON.stringify(slide.info, null, 1)}\n`);
+      else printInfo(slide.info);
+      return 0;
+    } finally {
+      await slide.close();
+    }
+  },
+});
+
+function printInfo(info: SlideInfo): void {
+  const mpp = info.mpp ? (info.mpp.x === info.mpp.y ? `${round(info.mpp.x)} µm/px` : `${round(info.mpp.x)} x ${round(info.mpp.y)} µm/px`) : 'unknown';
+  process.stdout.write(`${info.path}\n  format: ${info.vendor}\n  MPP: ${mpp}\n  magnification: ${info.magnification ? `${info.magnification}x` : 'unknown'}\n\n`);
+  printTable(
+    ['level', 'size', 'downsample', 'tile', 'compression'],
+    info.levels.map((l) => [String(l.index), `${l.width}x${l.height}`, round(l.downsample), `${l.tileWidth}x${l.tileHeight}`, l.virtual ? `virtual (from ${l.compressionName})` : `${l.compressionName} (${l.compression})`]),
+  );
+  if (info.associated.length) {
+    process.stdout.write('\n');
+    printTable(['associated', 'size', 'compression'], info.associated.map((a) => [a.name, `${a.width}x${a.height}`, `${a.compressionName} (${a.compression})`]));
+  }
+}
+
+function round(v: number): string {
+  return String(Math.round(v * 10_000) / 10_000);
+}
+
+/** The one positional both slide commands take. */
+export function slidePath(positionals: string[], command: string): string {
+  const [path, ...extra] = positionals;
+  if (!path || extra.length) {
+    throw new SdsError('BAD_ARGUMENT', `${command}: expected one slide path, got ${positionals.length ? positionals.map((p) => `"${p}"`).join(' ') : 'none'}`, {
+      suggestion: `usage: sds ${command} <slide> ...`,
+    });
+  }
+  return path;
+}

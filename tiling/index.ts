@@ -1,0 +1,6 @@
+/** Whole-slide reading: open a slide, read regions and associated images. */
+export { openSlide, Slide, type OpenSlideOptions } from './slide.js';
+export { TileCache, DEFAULT_CACHE_BYTES } from './tile-cache.js';
+export { compressionName, isSupportedCompression, registerTileDecoder } from './decoders/index.js';
+export type { CodecSettings, DecodedBlock, TileDecoder, TileDecoderFactory } from './decoders/index.js';
+export type { AssociatedImageInfo, Mpp, ReadOptions, RgbImage, SlideInfo, SlideLevel } from './types.js';
