@@ -5,6 +5,7 @@ import { SdsError } from '../core/errors.js';
 import { normalizeRgb, readImageRgb } from './input.js';
 import type { Normalization } from './model.js';
 import { readSafetensors } from './weights/safetensors.js';
+import { detectTissue, openSlide, patchGrid, tissuePatches, type Slide } from '../tiling/index.js';
 
 export interface PatchSource {
   readonly count: number;
@@ -16,20 +17,41 @@ export interface PatchSource {
   /** Class per patch when the folder has one subfolder per class (sorted names = 0, 1, ...). */
   readonly labels?: readonly number[];
   readonly classNames?: readonly string[];
+  /** Releases open files (slides). */
+  close?(): Promise<void>;
   /** Patches `indices`, NCHW, normalized. */
   read(indices: readonly number[]): Promise<Float32Array>;
 }
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff']);
 
-export async function openPatchSource(path: string, normalization: Normalization): Promise<PatchSource> {
+const SLIDE_EXT = new Set(['.svs', '.tif', '.tiff']);
+
+export interface PatchSourceOptions {
+  /** Patch side for slides (level-0 pixels), default 224. */
+  patch?: number;
+  /** Least tissue fraction of a slide patch, default 0.5. */
+  minTissue?: number;
+}
+
+/**
+ * `path`: a folder of image patches (optionally one subfolder per class), a .safetensors batch,
+ * a slide (.svs/.tif/.tiff), or a folder holding .svs slides: slide patches are taken at level 0
+ * on a grid, where the tissue mask says at least half of the patch is tissue.
+ */
+export async function openPatchSource(path: string, normalization: Normalization, options: PatchSourceOptions = {}): Promise<PatchSource> {
   let st;
   try {
     st = await stat(path);
   } catch {
     throw new SdsError('FILE_NOT_FOUND', `--data ${path} does not exist`, { suggestion: 'pass a folder of image patches or a .safetensors batch with `input`' });
   }
-  if (st.isDirectory()) return imageFolder(path, normalization);
+  if (st.isDirectory()) {
+    const slides = (await readdir(path)).filter((f) => extname(f).toLowerCase() === '.svs').sort();
+    if (slides.length) return slidePatches(slides.map((f) => join(path, f)), normalization, options);
+    return imageFolder(path, normalization);
+  }
+  if (SLIDE_EXT.has(extname(path).toLowerCase())) return slidePatches([path], normalization, options);
   if (extname(path).toLowerCase() === '.safetensors') {
     const t = (await readSafetensors(path)).tensors.get('input');
     if (!t || t.shape.length !== 4 || t.shape[1] !== 3 || !(t.data instanceof Float32Array)) {
@@ -91,6 +113,43 @@ async function imageFolder(dir: string, normalization: Normalization): Promise<P
           throw new SdsError('BAD_INPUT', `${files[i]} is ${img.width}x${img.height}, the other patches ${width}x${height}`, { suggestion: 'use patches of one size' });
         }
         out.set(normalizeRgb(img.data, 1, height, width, normalization), j * per);
+      }
+      return out;
+    },
+  };
+}
+
+async function slidePatches(paths: string[], normalization: Normalization, o: PatchSourceOptions): Promise<PatchSource> {
+  const size = o.patch ?? 224;
+  const spec = { size, overlap: 0, level: 0, downsample: 1 };
+  const slides: Slide[] = [];
+  const patches: { slide: number; x: number; y: number }[] = [];
+  for (const p of paths) {
+    const slide = await openSlide(p);
+    slides.push(slide);
+    const mask = await detectTissue(slide);
+    const base = slide.levels[0]!;
+    for (const q of tissuePatches(patchGrid(base.width, base.height, spec), spec, mask, o.minTissue ?? 0.5)) patches.push({ slide: slides.length - 1, x: q.x, y: q.y });
+  }
+  if (!patches.length) throw new SdsError('BAD_INPUT', `no tissue patches of ${size} px found in ${paths.map((p) => basename(p)).join(', ')}`, { suggestion: 'use a smaller --patch, or check the slides' });
+  const hw = size * size;
+  return {
+    count: patches.length,
+    height: size,
+    width: size,
+    ordered: false,
+    description: `${paths.length} slide(s): ${patches.length} tissue patches ${size}x${size}`,
+    async close() {
+      await Promise.all(slides.map((sl) => sl.close()));
+    },
+    async read(indices) {
+      const out = new Float32Array(indices.length * 3 * hw);
+      for (const [j, i] of indices.entries()) {
+        const p = patches[i]!;
+        const rgb = await slides[p.slide]!.readRegion(0, p.x, p.y, size, size);
+        const chw = new Float32Array(3 * hw);
+        for (let k = 0; k < hw; k++) for (let c = 0; c < 3; c++) chw[c * hw + k] = rgb[k * 3 + c]! / 255;
+        out.set(normalizeRgb(chw, 1, size, size, normalization), j * 3 * hw);
       }
       return out;
     },

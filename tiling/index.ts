@@ -4,3 +4,6 @@ export { TileCache, DEFAULT_CACHE_BYTES } from './tile-cache.js';
 export { compressionName, isSupportedCompression, registerTileDecoder } from './decoders/index.js';
 export type { CodecSettings, DecodedBlock, TileDecoder, TileDecoderFactory } from './decoders/index.js';
 export type { AssociatedImageInfo, Mpp, ReadOptions, RgbImage, SlideInfo, SlideLevel } from './types.js';
+export { detectTissue, tissueFromRgb, saturation, writeMaskPng, type TissueMask } from './tissue.js';
+export { otsuThreshold } from './otsu.js';
+export { patchGrid, tissuePatches, type Patch, type PatchSpec } from './grid.js';

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
-import { buildModel, initEngine, loadWeights, openPatchSource } from '../../models/index.js';
+import { buildModel, initEngine, loadWeights, openPatchSource, type PatchSource } from '../../models/index.js';
 import { evaluate, METHODS, SurrogatePaths, VARIANTS, type EvaluationReport, type MethodName, type Variant } from '../../saliency/index.js';
 import { writeLineChart, type Series } from '../../viz/index.js';
 import { defineCommand } from '../args.js';
@@ -16,6 +16,7 @@ export const evaluateCommand = defineCommand({
   usage: 'sds evaluate --weights W [--arch A] --data D [--surrogate P] --out DIR [--layers ...] [--methods grad,deeplift] [--limit 8]',
   options: {
     ...MODEL_OPTIONS,
+    patch: { type: 'string', value: 'N', help: 'patch side when --data is a slide or a folder of .svs slides (default 224; tissue only)' },
     ...BACKEND_OPTION,
     data: { type: 'string', value: 'D', help: 'folder of image patches, or .safetensors with `input`' },
     surrogate: { type: 'string', value: 'FILE', help: 'trained surrogate paths; adds the surrogate variant' },
@@ -30,6 +31,7 @@ export const evaluateCommand = defineCommand({
   },
   schema: z.object({
     ...MODEL_SCHEMA,
+    patch: z.coerce.number().int().min(32).max(4096).default(224),
     data: z.string({ error: 'is required' }),
     surrogate: z.string().optional(),
     out: z.string({ error: 'is required' }),
@@ -46,6 +48,7 @@ export const evaluateCommand = defineCommand({
     const w = await loadWeights(o.weights);
     const model = buildModel(w.tensors, w.source, o.arch);
     let surrogate: SurrogatePaths | undefined;
+    let source: PatchSource | undefined;
     try {
       if (o.surrogate) {
         const s = await loadWeights(o.surrogate);
@@ -58,7 +61,7 @@ export const evaluateCommand = defineCommand({
       if (variants.includes('surrogate') && !surrogate) throw new SdsError('BAD_ARGUMENT', 'the surrogate variant needs --surrogate PATHS');
       const stageEnds = model.layerNames.filter((l, i, all) => l !== 'input' && all[i + 1]?.split('_')[0] !== l.split('_')[0]);
       const layers = o.layers ? splitList(o.layers) : ['input', ...stageEnds];
-      const source = await openPatchSource(o.data, model.normalization);
+      source = await openPatchSource(o.data, model.normalization, { patch: o.patch });
       process.stderr.write(`sds: evaluating ${model.arch} on ${Math.min(o.limit, source.count)} patches of ${source.description}\n`);
       let progress: Progress | undefined;
       const report = await evaluate(model, w.tensors, source, {
@@ -83,6 +86,7 @@ export const evaluateCommand = defineCommand({
       process.stderr.write(`sds: report -> ${join(o.out, 'report.md')}\n`);
       return 0;
     } finally {
+      await source?.close?.();
       surrogate?.dispose();
       model.dispose();
     }

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { initEngine, loadModel, loadWeights, nchwToNhwc, openPatchSource, pytorchConvInit, readSafetensors, seededRandom, tf, writeSafetensors, type Model, type Tensor, type WritableTensor } from '../../models/index.js';
+import { initEngine, loadModel, loadWeights, nchwToNhwc, openPatchSource, pytorchConvInit, readSafetensors, seededRandom, tf, writeSafetensors, type Model, type PatchSource, type Tensor, type WritableTensor } from '../../models/index.js';
 import { argmax, predictionDifference, SurrogatePaths, SurrogateTrainer, VariantModel } from '../../saliency/index.js';
 import { defineCommand } from '../args.js';
 import { BACKEND_OPTION, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
@@ -23,6 +23,7 @@ export const trainSurrogateCommand = defineCommand({
   usage: 'sds train-surrogate --weights W [--arch A] --data D --out P [--epochs 10] [--batch 64] [--lr 1e-3] [--init P0] [--steps N] [--seed S] [--resume]',
   options: {
     ...MODEL_OPTIONS,
+    patch: { type: 'string', value: 'N', help: 'patch side when --data is a slide or a folder of .svs slides (default 224; tissue only)' },
     ...BACKEND_OPTION,
     data: { type: 'string', value: 'D', help: 'folder of image patches, or .safetensors with `input` (N,3,H,W) normalized' },
     out: { type: 'string', value: 'FILE', help: 'trained paths (.safetensors, `<hook point>.conv_one.weight` ...); checkpoint beside it' },
@@ -38,6 +39,7 @@ export const trainSurrogateCommand = defineCommand({
   },
   schema: z.object({
     ...MODEL_SCHEMA,
+    patch: z.coerce.number().int().min(32).max(4096).default(224),
     data: z.string({ error: 'is required' }),
     out: z.string({ error: 'is required' }),
     epochs: z.coerce.number().int().min(1).max(100000).default(10),
@@ -56,8 +58,9 @@ export const trainSurrogateCommand = defineCommand({
     const ckptPath = `${o.out}.ckpt.safetensors`;
     let paths: SurrogatePaths | undefined;
     let trainer: SurrogateTrainer | undefined;
+    let source: PatchSource | undefined;
     try {
-      const source = await openPatchSource(o.data, o.normalize ?? model.normalization);
+      source = await openPatchSource(o.data, o.normalize ?? model.normalization, { patch: o.patch });
       const all = Array.from({ length: source.count }, (_, i) => i);
       const holdoutShare = o.holdout ?? (source.ordered ? 0 : 0.1);
       const perm = source.ordered ? all : shuffled(all, o.seed);
@@ -121,6 +124,7 @@ export const trainSurrogateCommand = defineCommand({
       await reportAgreement(model, paths, source, held.length ? held : train, held.length ? 'held-out' : 'training (nothing held out)');
       return 0;
     } finally {
+      await source?.close?.();
       trainer?.dispose();
       paths?.dispose();
       model.dispose();
@@ -137,7 +141,7 @@ async function saveCheckpoint(path: string, paths: SurrogatePaths, trainer: Surr
 }
 
 /** How closely the surrogate model follows the original (SPEC 9), on patches it was not trained on. */
-async function reportAgreement(model: Model, paths: SurrogatePaths, source: Awaited<ReturnType<typeof openPatchSource>>, indices: number[], label: string): Promise<void> {
+async function reportAgreement(model: Model, paths: SurrogatePaths, source: PatchSource, indices: number[], label: string): Promise<void> {
   const surrogate = new VariantModel(model, 'surrogate', paths);
   const { height: h, width: w } = source;
   let agree = 0;
