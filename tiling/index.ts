@@ -7,3 +7,4 @@ export type { AssociatedImageInfo, Mpp, ReadOptions, RgbImage, SlideInfo, SlideL
 export { detectTissue, tissueFromRgb, saturation, writeMaskPng, type TissueMask } from './tissue.js';
 export { otsuThreshold } from './otsu.js';
 export { patchGrid, tissuePatches, type Patch, type PatchSpec } from './grid.js';
+export { Stitcher, hannWindow } from './stitcher.js';

@@ -1,0 +1,87 @@
+/**
+ * Stitches patch maps into one canvas. Overlapping patches are blended with a smooth window
+ * (Hann, strictly positive inside the patch), so patch borders leave no seams. The canvas lives in
+ * chunks that exist only where patches fell: memory follows the tissue, not the slide.
+ */
+
+/** Separable window weights for a side of n pixels: sin^2(pi (i + 0.5) / n), > 0 everywhere. */
+export function hannWindow(n: number): Float32Array {
+  return Float32Array.from({ length: n }, (_, i) => Math.sin((Math.PI * (i + 0.5)) / n) ** 2);
+}
+
+interface Chunk {
+  sum: Float32Array;
+  weight: Float32Array;
+}
+
+export class Stitcher {
+  private readonly chunks = new Map<string, Chunk>();
+  private readonly windows = new Map<number, Float32Array>();
+
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    readonly chunkSize = 512,
+  ) {}
+
+  private window(n: number): Float32Array {
+    let w = this.windows.get(n);
+    if (!w) this.windows.set(n, (w = hannWindow(n)));
+    return w;
+  }
+
+  private chunk(cx: number, cy: number, create: boolean): Chunk | undefined {
+    const key = `${cx},${cy}`;
+    let c = this.chunks.get(key);
+    if (!c && create) {
+      const n = this.chunkSize * this.chunkSize;
+      c = { sum: new Float32Array(n), weight: new Float32Array(n) };
+      this.chunks.set(key, c);
+    }
+    return c;
+  }
+
+  /** Adds a patch map (h x w, row-major) with its top-left at canvas (x, y); outside parts are dropped. */
+  add(x: number, y: number, values: ArrayLike<number>, w: number, h: number): void {
+    const wx = this.window(w);
+    const wy = this.window(h);
+    const cs = this.chunkSize;
+    for (let j = 0; j < h; j++) {
+      const Y = y + j;
+      if (Y < 0 || Y >= this.height) continue;
+      for (let i = 0; i < w; i++) {
+        const X = x + i;
+        if (X < 0 || X >= this.width) continue;
+        const c = this.chunk(Math.floor(X / cs), Math.floor(Y / cs), true)!;
+        const k = (Y % cs) * cs + (X % cs);
+        const weight = wx[i]! * wy[j]!;
+        c.sum[k]! += weight * values[j * w + i]!;
+        c.weight[k]! += weight;
+      }
+    }
+  }
+
+  /** Blended values of a canvas region; NaN where no patch fell. */
+  read(x: number, y: number, w: number, h: number): Float32Array {
+    const out = new Float32Array(w * h).fill(NaN);
+    const cs = this.chunkSize;
+    for (let j = 0; j < h; j++) {
+      const Y = y + j;
+      if (Y < 0 || Y >= this.height) continue;
+      for (let i = 0; i < w; i++) {
+        const X = x + i;
+        if (X < 0 || X >= this.width) continue;
+        const c = this.chunk(Math.floor(X / cs), Math.floor(Y / cs), false);
+        if (!c) continue;
+        const k = (Y % cs) * cs + (X % cs);
+        if (c.weight[k]! > 0) out[j * w + i] = c.sum[k]! / c.weight[k]!;
+      }
+    }
+    return out;
+  }
+
+  /** Bytes held (two float32 planes per chunk). */
+  get bytes(): number {
+    return this.chunks.size * this.chunkSize * this.chunkSize * 8;
+  }
+}
