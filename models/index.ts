@@ -14,5 +14,4 @@ export { readInput, readImageRgb, normalizeRgb, type InputBatch } from './input.
 export { predictBatch, classScores, classFractions, type Prediction, type ClassScore } from './predict.js';
 export { randomModel, torchvisionInit, pytorchConvInit, seededRandom, seededNormal } from './random-init.js';
 export type { PoolGeometry } from './hooks.js';
-export { openPatchSource, type PatchSource } from './patch-source.js';
 export { randomizationSteps, randomizeStateDict, type RandomizationStep } from './randomize.js';

@@ -8,6 +8,7 @@ export type ModelSpec =
 export interface InitMessage {
   type: 'init';
   model: ModelSpec;
+  /** The variant tasks use when they name none. */
   variant: Variant;
   surrogate?: string;
   engine?: string;
@@ -17,6 +18,7 @@ export interface AttributeTask {
   type: 'attribute';
   id: number;
   method: MethodName;
+  variant?: Variant;
   /** NCHW, normalized */
   data: Float32Array;
   shape: [number, number, number, number];
@@ -29,6 +31,7 @@ export interface AttributeTask {
 export interface ForwardTask {
   type: 'forward';
   id: number;
+  variant?: Variant;
   data: Float32Array;
   shape: [number, number, number, number];
 }

@@ -4,10 +4,24 @@ import { SdsError } from '../core/errors.js';
 import { initEngine, loadModel, predictBatch, randomModel, type Model } from '../models/index.js';
 import { attributeBatch, explainedModel } from '../saliency/index.js';
 import type { InitMessage, Task, WorkerReply } from './protocol.js';
+import type { Variant } from '../saliency/index.js';
 
 const port = parentPort!;
-let model: Model | undefined;
 let base: Model | undefined; // owns the weights until the worker ends
+let init0: InitMessage | undefined;
+const explained = new Map<Variant, Promise<Model>>();
+
+/** The model seen through `variant`, built once per worker. */
+function modelFor(variant: Variant | undefined): Promise<Model> {
+  if (!base || !init0) throw new Error('worker used before init');
+  const v = variant ?? init0.variant;
+  let m = explained.get(v);
+  if (!m) {
+    m = explainedModel(base, v, init0.surrogate).then((e) => e.model);
+    explained.set(v, m);
+  }
+  return m;
+}
 
 function reply(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
@@ -21,12 +35,13 @@ function fail(err: unknown, id?: number): void {
 async function init(m: InitMessage): Promise<void> {
   const engine = await initEngine({ engine: m.engine, announce: false });
   base = m.model.kind === 'file' ? await loadModel(m.model.weights, { arch: m.model.arch }) : randomModel(m.model.arch, m.model.classes, m.model.seed);
-  model = (await explainedModel(base, m.variant, m.surrogate)).model;
+  init0 = m;
+  await modelFor(m.variant);
   reply({ type: 'ready', engine });
 }
 
 async function run(t: Task): Promise<void> {
-  if (!model) throw new Error('worker used before init');
+  const model = await modelFor(t.variant);
   if (t.type === 'forward') {
     const p = await predictBatch(model, t.data, t.shape, t.shape[0]);
     reply({ type: 'forward', id: t.id, logits: p.logits, shape: p.shape }, [p.logits.buffer as ArrayBuffer]);

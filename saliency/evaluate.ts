@@ -3,7 +3,17 @@
  * layer, variant and method (GradCAM and the input layer as baselines), prediction difference and
  * agreement, and the model randomization test against a random-map baseline.
  */
-import { buildModel, nchwToNhwc, randomizationSteps, randomizeStateDict, seededNormal, tf, type Model, type PatchSource, type StateDict } from '../models/index.js';
+import { buildModel, nchwToNhwc, randomizationSteps, randomizeStateDict, seededNormal, tf, type Model, type StateDict } from '../models/index.js';
+
+/** What the evaluation reads patches from (a folder, a tensor batch, slides: see pipeline/). */
+export interface EvaluationData {
+  readonly count: number;
+  readonly height: number;
+  readonly width: number;
+  readonly labels?: readonly number[];
+  /** Patches `indices`, NCHW, normalized. */
+  read(indices: readonly number[]): Promise<Float32Array>;
+}
 import { attributeBatch } from './batch.js';
 import { insertionDeletion } from './insdel.js';
 import type { MethodName } from './methods.js';
@@ -70,7 +80,7 @@ async function insdelMean(model: Model, data: Float32Array, maps: Float32Array, 
   return { deletion: d / n, insertion: ins / n };
 }
 
-export async function evaluate(model: Model, stateDict: StateDict, source: PatchSource, o: EvaluateOptions): Promise<EvaluationReport> {
+export async function evaluate(model: Model, stateDict: StateDict, source: EvaluationData, o: EvaluateOptions): Promise<EvaluationReport> {
   const n = Math.min(o.limit, source.count);
   const { height: H, width: W } = source;
   const data = await source.read(Array.from({ length: n }, (_, i) => i));

@@ -14,4 +14,4 @@ export { predictionDifference, accuracy, argmax, type PredictionDifference } fro
 export { SurrogateTrainer, DEFAULT_ADAM, type AdamOptions } from './train-surrogate.js';
 export { toTorchLayout } from './variants.js';
 export { spearman, ranks } from './stats.js';
-export { evaluate, type EvaluationReport, type EvaluateOptions } from './evaluate.js';
+export { evaluate, type EvaluationReport, type EvaluateOptions, type EvaluationData } from './evaluate.js';

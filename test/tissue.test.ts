@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { openPatchSource } from '../models/index.js';
+import { openPatchSource } from '../pipeline/index.js';
 import { detectTissue, openSlide, otsuThreshold, patchGrid, tissuePatches, type TissueMask } from '../tiling/index.js';
 import { SHARED } from './shared.js';
 

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { initEngine, loadModel, loadWeights, nchwToNhwc, openPatchSource, pytorchConvInit, readSafetensors, seededRandom, tf, writeSafetensors, type Model, type PatchSource, type Tensor, type WritableTensor } from '../../models/index.js';
+import { initEngine, loadModel, loadWeights, nchwToNhwc, pytorchConvInit, readSafetensors, seededRandom, tf, writeSafetensors, type Model, type Tensor, type WritableTensor } from '../../models/index.js';
+import { openPatchSource, type PatchSource } from '../../pipeline/index.js';
 import { argmax, predictionDifference, SurrogatePaths, SurrogateTrainer, VariantModel } from '../../saliency/index.js';
 import { defineCommand } from '../args.js';
 import { BACKEND_OPTION, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';

@@ -2,9 +2,9 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { SdsError } from '../core/errors.js';
-import { normalizeRgb, readImageRgb } from './input.js';
-import type { Normalization } from './model.js';
-import { readSafetensors } from './weights/safetensors.js';
+import { normalizeRgb, readImageRgb } from '../models/input.js';
+import type { Normalization } from '../models/model.js';
+import { readSafetensors } from '../models/weights/safetensors.js';
 import { detectTissue, openSlide, patchGrid, tissuePatches, type Slide } from '../tiling/index.js';
 
 export interface PatchSource {
