@@ -1,0 +1,48 @@
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { buildModel, initEngine, normalizeRgb, readSafetensors } from '../models/index.js';
+import { analyzeSlide } from '../pipeline/index.js';
+import { attributeBatch, VariantModel } from '../saliency/index.js';
+import { FIXTURES, hasFixtures, SHARED } from './shared.js';
+
+const CMU = `${SHARED}slides/CMU-1-Small-Region.svs`;
+
+describe.skipIf(!hasFixtures || !existsSync(CMU))('whole-slide analysis (CMU-1-Small-Region, worker pool)', () => {
+  it('stitches every tissue patch map at its slide position, equal to attributing that patch alone', async () => {
+    await initEngine({ announce: false });
+    const weights = `${FIXTURES}resnet18_c3.safetensors`;
+    const r = await analyzeSlide({ slide: CMU, model: { kind: 'file', weights }, layers: ['2_0'], methods: ['grad'], variants: ['backward-hook'], patch: 224, level: 0, overlap: 0, batch: 8, workers: 2, target: 2 });
+    try {
+      expect(r.patches.length).toBeGreaterThan(20);
+      expect(r.overlays).toHaveLength(1);
+      const ov = r.overlays[0]!;
+      expect(ov.downsample).toBe(8); // 224 px -> 28x28 at 2_0
+      // values exactly where tissue patches are, nowhere else
+      const all = ov.canvas.read(0, 0, ov.canvas.width, ov.canvas.height);
+      const finite = all.filter(Number.isFinite).length;
+      expect(finite).toBe(r.patches.filter((p) => p.x + 224 <= 2220 && p.y + 224 <= 2967).length * 28 * 28 + r.patches.filter((p) => p.x + 224 > 2220 || p.y + 224 > 2967).reduce((s, p) => s + Math.ceil(Math.min(224, 2220 - p.x) / 8) * Math.ceil(Math.min(224, 2967 - p.y) / 8), 0));
+      // one patch, attributed directly in this thread
+      const p = r.patches[5]!;
+      const rgb = await r.slide.readRegion(0, p.x, p.y, 224, 224);
+      const chw = new Float32Array(3 * 224 * 224);
+      for (let k = 0; k < 224 * 224; k++) for (let c = 0; c < 3; c++) chw[c * 224 * 224 + k] = rgb[k * 3 + c]! / 255;
+      const model = buildModel((await readSafetensors(weights)).tensors, 'resnet18_c3');
+      try {
+        const direct = await attributeBatch(new VariantModel(model, 'backward-hook'), 'grad', normalizeRgb(chw, 1, 224, 224, 'imagenet'), [1, 3, 224, 224], { layers: ['2_0'], targets: [2] });
+        const stitched = ov.canvas.read(p.x / 8, p.y / 8, 28, 28);
+        const want = direct.layers.get('2_0')!.map;
+        let err = 0;
+        let scale = 0;
+        for (let i = 0; i < want.length; i++) {
+          err = Math.max(err, Math.abs(stitched[i]! - want[i]!));
+          scale = Math.max(scale, Math.abs(want[i]!));
+        }
+        expect(err).toBeLessThanOrEqual(1e-6 * scale);
+      } finally {
+        model.dispose();
+      }
+    } finally {
+      await r.slide.close();
+    }
+  });
+});
