@@ -1,6 +1,7 @@
 /** Wires commands; each command lives in its own file under commands/. */
 import { formatError } from '../core/errors.js';
 import { commandHelp, parseCommandArgs, type CommandSpec } from './args.js';
+import { analyzeCommand } from './commands/analyze.js';
 import { attributeCommand } from './commands/attribute.js';
 import { benchCommand } from './commands/bench.js';
 import { demoCommand } from './commands/demo.js';
@@ -12,7 +13,7 @@ import { predictCommand } from './commands/predict.js';
 import { trainSurrogateCommand } from './commands/train-surrogate.js';
 import type { z } from 'zod';
 
-const COMMANDS: CommandSpec<z.ZodType>[] = [predictCommand, attributeCommand, insdelCommand, trainSurrogateCommand, evaluateCommand, infoCommand, regionCommand, demoCommand, benchCommand] as CommandSpec<z.ZodType>[];
+const COMMANDS: CommandSpec<z.ZodType>[] = [predictCommand, attributeCommand, insdelCommand, trainSurrogateCommand, evaluateCommand, analyzeCommand, infoCommand, regionCommand, demoCommand, benchCommand] as CommandSpec<z.ZodType>[];
 
 function mainHelp(): string {
   const rows = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n');

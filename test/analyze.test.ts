@@ -1,8 +1,14 @@
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { buildModel, initEngine, normalizeRgb, readSafetensors } from '../models/index.js';
 import { analyzeSlide } from '../pipeline/index.js';
 import { attributeBatch, VariantModel } from '../saliency/index.js';
+import { FloatStore } from '../tiling/index.js';
 import { FIXTURES, hasFixtures, SHARED } from './shared.js';
 
 const CMU = `${SHARED}slides/CMU-1-Small-Region.svs`;
@@ -44,5 +50,23 @@ describe.skipIf(!hasFixtures || !existsSync(CMU))('whole-slide analysis (CMU-1-S
     } finally {
       await r.slide.close();
     }
+  });
+
+  it('sds analyze writes the mask, OME-Zarr stores, Deep Zoom overlays and the manifest', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'sds-analyze-'));
+    await promisify(execFile)(process.execPath, [new URL('../bin/sds.js', import.meta.url).pathname, 'analyze', CMU, '--weights', `${FIXTURES}resnet18_c3.safetensors`, '--out', out, '--patch', '224', '--layers', '2_1', '--variants', 'original,backward-hook', '--target', '2', '--workers', '2']);
+    const dir = join(out, 'CMU-1-Small-Region');
+    const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as import('../pipeline/index.js').Manifest;
+    expect(m.slide).toMatchObject({ width: 2220, height: 2967, mpp: { x: 0.499, y: 0.499 } });
+    expect(m.patches.count).toBeGreaterThan(20);
+    expect(m.overlays.map((o) => `${o.variant}/${o.layer}`)).toEqual(['original/2_1', 'backward-hook/2_1']);
+    for (const o of m.overlays) {
+      expect(o.range[0]).toBe(-o.range[1]);
+      expect(o.range[1]).toBeGreaterThan(0);
+      const store = await FloatStore.open(join(dir, o.store));
+      expect([store.width, store.height]).toEqual([o.width, o.height]);
+      expect(readFileSync(join(dir, o.dzi), 'utf8')).toMatch(new RegExp(`Width="${o.width}" Height="${o.height}"`));
+    }
+    expect((await sharp(join(dir, m.tissueMask)).metadata()).format).toBe('png');
   });
 });

@@ -1,0 +1,84 @@
+import { basename, extname, join } from 'node:path';
+import { z } from 'zod';
+import { SdsError } from '../../core/errors.js';
+import { initEngine } from '../../models/index.js';
+import { analyzeSlide, writeAnalysis } from '../../pipeline/index.js';
+import { METHODS, VARIANTS, type MethodName, type Variant } from '../../saliency/index.js';
+import { defineCommand } from '../args.js';
+import { BACKEND_OPTION, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
+import { splitList } from '../list.js';
+import { Progress } from '../progress.js';
+import { printTable } from './predict.js';
+
+export const analyzeCommand = defineCommand({
+  name: 'analyze',
+  summary: 'Per-layer saliency over a whole slide: tissue patches through the model, stitched overlays (OME-Zarr + Deep Zoom) and a manifest.',
+  usage: 'sds analyze <slide> --out DIR --weights W [--arch A] [--surrogate P] [--layers 1_1,2_1] [--methods grad] [--variants original,backward-hook] [--patch 256] [--overlap 0]',
+  options: {
+    ...MODEL_OPTIONS,
+    out: { type: 'string', value: 'DIR', help: 'results folder; the slide gets DIR/<slide name>/ with manifest.json' },
+    surrogate: { type: 'string', value: 'FILE', help: 'surrogate paths, for --variants surrogate' },
+    layers: { type: 'string', value: 'L,...', help: 'layers (default 1_1,2_1)' },
+    methods: { type: 'string', value: 'M,...', help: 'grad, deeplift, ig (default grad)' },
+    variants: { type: 'string', value: 'V,...', help: 'default original,backward-hook' },
+    target: { type: 'string', value: 'T', help: 'class explained in every patch (default: each patch its own prediction)' },
+    patch: { type: 'string', value: 'N', help: 'patch side in level pixels (default 256)' },
+    level: { type: 'string', value: 'L', help: 'slide level patches are read at (default 0)' },
+    overlap: { type: 'string', value: 'N', help: 'pixels shared by neighbouring patches, blended (default 0)' },
+    batch: { type: 'string', value: 'N', help: 'patches per worker task (default 8)' },
+    workers: { type: 'string', value: 'N', help: 'worker threads (default: the number of cores)' },
+    ...BACKEND_OPTION,
+  },
+  schema: z.object({
+    ...MODEL_SCHEMA,
+    out: z.string({ error: 'is required' }),
+    surrogate: z.string().optional(),
+    layers: z.string().default('1_1,2_1'),
+    methods: z.string().default('grad'),
+    variants: z.string().default('original,backward-hook'),
+    target: z.coerce.number().int().min(0).optional(),
+    patch: z.coerce.number().int().min(32).max(4096).default(256),
+    level: z.coerce.number().int().min(0).default(0),
+    overlap: z.coerce.number().int().min(0).default(0),
+    batch: z.coerce.number().int().min(1).max(256).default(8),
+    workers: z.coerce.number().int().min(1).max(256).optional(),
+  }),
+  async run(o, positionals) {
+    const slide = positionals[0];
+    if (!slide || positionals.length > 1) throw new SdsError('BAD_ARGUMENT', 'give exactly one slide', { suggestion: 'sds analyze <slide> --out DIR --weights W' });
+    await initEngine({ engine: o.backend });
+    const methods = splitList(o.methods) as MethodName[];
+    const variants = splitList(o.variants) as Variant[];
+    for (const m of methods) if (!(METHODS as readonly string[]).includes(m) || m === 'gradcam') throw new SdsError('BAD_ARGUMENT', `--methods: "${m}" is not one of grad, deeplift, ig`);
+    for (const v of variants) if (!(VARIANTS as readonly string[]).includes(v)) throw new SdsError('BAD_ARGUMENT', `--variants: unknown variant "${v}"`, { suggestion: `use ${VARIANTS.join(', ')}` });
+    let progress: Progress | undefined;
+    const analysis = await analyzeSlide({
+      slide,
+      model: { kind: 'file', weights: o.weights, arch: o.arch },
+      surrogate: o.surrogate,
+      layers: splitList(o.layers),
+      methods,
+      variants,
+      patch: o.patch,
+      level: o.level,
+      overlap: o.overlap,
+      batch: o.batch,
+      workers: o.workers,
+      target: o.target,
+      onProgress: (done, total) => (progress ??= new Progress('patches', total)).update(done),
+    });
+    progress?.done();
+    try {
+      const dir = join(o.out, basename(slide, extname(slide)));
+      const manifest = await writeAnalysis(analysis, dir, { weights: o.weights, surrogate: o.surrogate, patch: o.patch, level: o.level, overlap: o.overlap });
+      printTable(
+        ['overlay', 'size', 'range', 'deep zoom'],
+        manifest.overlays.map((v) => [`${v.variant} ${v.method} ${v.layer}`, `${v.width}x${v.height}`, `±${v.range[1].toPrecision(3)}`, v.dzi]),
+      );
+      process.stderr.write(`sds: ${manifest.patches.count} tissue patches in ${analysis.seconds.toFixed(1)} s -> ${join(dir, 'manifest.json')}\n`);
+      return 0;
+    } finally {
+      await analysis.slide.close();
+    }
+  },
+});
