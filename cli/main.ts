@@ -3,6 +3,7 @@ import { formatError } from '../core/errors.js';
 import { commandHelp, parseCommandArgs, type CommandSpec } from './args.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { attributeCommand } from './commands/attribute.js';
+import { batchCommand } from './commands/batch.js';
 import { benchCommand } from './commands/bench.js';
 import { demoCommand } from './commands/demo.js';
 import { evaluateCommand } from './commands/evaluate.js';
@@ -13,7 +14,7 @@ import { predictCommand } from './commands/predict.js';
 import { trainSurrogateCommand } from './commands/train-surrogate.js';
 import type { z } from 'zod';
 
-const COMMANDS: CommandSpec<z.ZodType>[] = [predictCommand, attributeCommand, insdelCommand, trainSurrogateCommand, evaluateCommand, analyzeCommand, infoCommand, regionCommand, demoCommand, benchCommand] as CommandSpec<z.ZodType>[];
+const COMMANDS: CommandSpec<z.ZodType>[] = [predictCommand, attributeCommand, insdelCommand, trainSurrogateCommand, evaluateCommand, analyzeCommand, batchCommand, infoCommand, regionCommand, demoCommand, benchCommand] as CommandSpec<z.ZodType>[];
 
 function mainHelp(): string {
   const rows = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n');

@@ -69,4 +69,23 @@ describe.skipIf(!hasFixtures || !existsSync(CMU))('whole-slide analysis (CMU-1-S
     }
     expect((await sharp(join(dir, m.tissueMask)).metadata()).format).toBe('png');
   });
+
+  it('sds batch: a broken slide is reported and skipped, finished slides are not redone', async () => {
+    const { mkdirSync, symlinkSync, statSync } = await import('node:fs');
+    const folder = mkdtempSync(join(tmpdir(), 'sds-batch-in-'));
+    const out = mkdtempSync(join(tmpdir(), 'sds-batch-out-'));
+    mkdirSync(folder, { recursive: true });
+    for (const f of ['openslide-python-small.svs', 'histolab-broken.svs']) symlinkSync(`${SHARED}slides/${f}`, join(folder, f));
+    const args = [new URL('../bin/sds.js', import.meta.url).pathname, 'batch', folder, '--weights', `${FIXTURES}resnet18_c3.safetensors`, '--out', out, '--patch', '64', '--layers', '2_1', '--variants', 'backward-hook', '--workers', '1'];
+    const first = await promisify(execFile)(process.execPath, args).then(() => 0, (e: { code: number; stdout: string }) => e);
+    expect(first).not.toBe(0); // one slide failed
+    const { stdout } = first as { stdout: string };
+    expect(stdout).toMatch(/histolab-broken\.svs\s+failed: histolab-broken\.svs is not a TIFF file/);
+    expect(stdout).toMatch(/openslide-python-small\.svs\s+done/);
+    const manifest = join(out, 'openslide-python-small', 'manifest.json');
+    const before = statSync(manifest).mtimeMs;
+    const again = await promisify(execFile)(process.execPath, args).then(() => ({ stdout: '' }), (e: { stdout: string }) => e);
+    expect(again.stdout).toMatch(/openslide-python-small\.svs\s+done earlier/);
+    expect(statSync(manifest).mtimeMs).toBe(before);
+  });
 });

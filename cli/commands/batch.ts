@@ -1,0 +1,54 @@
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { SdsError, formatError } from '../../core/errors.js';
+import { analyzeCommand } from './analyze.js';
+import { defineCommand } from '../args.js';
+import { formatSeconds } from '../progress.js';
+import { printTable } from './predict.js';
+
+const SLIDE_EXT = new Set(['.svs', '.tif', '.tiff']);
+
+export const batchCommand = defineCommand({
+  name: 'batch',
+  summary: 'Analyze every slide of a folder; finished slides are skipped, so a rerun resumes; failures are reported, not fatal.',
+  usage: 'sds batch <folder> --out DIR --weights W [the options of sds analyze]',
+  options: analyzeCommand.options,
+  schema: analyzeCommand.schema,
+  async run(o, positionals) {
+    const folder = positionals[0];
+    if (!folder || positionals.length > 1) throw new SdsError('BAD_ARGUMENT', 'give exactly one folder of slides', { suggestion: 'sds batch <folder> --out DIR --weights W' });
+    let names: string[];
+    try {
+      names = (await readdir(folder)).filter((f) => SLIDE_EXT.has(extname(f).toLowerCase())).sort();
+    } catch (cause) {
+      throw new SdsError('FILE_NOT_FOUND', `cannot read folder ${folder}`, { cause });
+    }
+    if (!names.length) throw new SdsError('BAD_INPUT', `no slides (.svs, .tif, .tiff) in ${folder}`);
+    const rows: string[][] = [];
+    const t0 = performance.now();
+    let failures = 0;
+    for (const [i, name] of names.entries()) {
+      const manifest = join(o.out, basename(name, extname(name)), 'manifest.json');
+      const elapsed = (performance.now() - t0) / 1000;
+      process.stderr.write(`sds: slide ${i + 1}/${names.length} ${name} (elapsed ${formatSeconds(elapsed)})\n`);
+      if (existsSync(manifest)) {
+        rows.push([name, 'done earlier', '-']);
+        continue;
+      }
+      const s0 = performance.now();
+      try {
+        await analyzeCommand.run(o, [join(folder, name)]);
+        rows.push([name, 'done', formatSeconds((performance.now() - s0) / 1000)]);
+      } catch (err) {
+        failures++;
+        process.stderr.write(`${formatError(err)}\n`);
+        rows.push([name, `failed: ${(err as Error).message.split('\n')[0]}`, formatSeconds((performance.now() - s0) / 1000)]);
+      }
+    }
+    process.stdout.write('\n');
+    printTable(['slide', 'status', 'time'], rows);
+    process.stdout.write(`${names.length} slides, ${failures} failed, ${formatSeconds((performance.now() - t0) / 1000)} in all\n`);
+    return failures ? 1 : 0;
+  },
+});
