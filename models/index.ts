@@ -10,7 +10,7 @@ export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetenso
 export type { HostTensor, StateDict, DType } from './weights/types.js';
 export { loadModel, type LoadModelOptions } from './load-model.js';
 export { nchwToNhwc, nhwcToNchw } from './layout.js';
-export { readInput, readImageRgb, normalizeRgb, type InputBatch } from './input.js';
+export { readInput, readImageRgb, normalizeRgb, rgbToChw, type InputBatch } from './input.js';
 export { predictBatch, classScores, classFractions, type Prediction, type ClassScore } from './predict.js';
 export { randomModel, torchvisionInit, pytorchConvInit, seededRandom, seededNormal } from './random-init.js';
 export type { PoolGeometry } from './hooks.js';

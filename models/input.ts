@@ -29,6 +29,14 @@ export function normalizeRgb(data: Float32Array, n: number, h: number, w: number
   return data;
 }
 
+/** Interleaved RGB bytes (h*w*3) -> planar RGB in [0,1] (3,h,w). */
+export function rgbToChw(rgb: Uint8Array, height: number, width: number): Float32Array {
+  const hw = height * width;
+  const out = new Float32Array(3 * hw);
+  for (let p = 0; p < hw; p++) for (let c = 0; c < 3; c++) out[c * hw + p] = rgb[p * 3 + c]! / 255;
+  return out;
+}
+
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff']);
 
 /** An image file -> RGB in [0,1], NCHW with N=1. */

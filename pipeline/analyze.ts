@@ -5,7 +5,7 @@
  */
 import { firstValueFrom, from, mergeMap, tap, toArray } from 'rxjs';
 import { SdsError } from '../core/errors.js';
-import { buildModel, loadWeights, normalizeRgb, randomModel, tf, type Model, type Normalization, type Tensor4D } from '../models/index.js';
+import { buildModel, loadWeights, normalizeRgb, randomModel, rgbToChw, tf, type Model, type Normalization, type Tensor4D } from '../models/index.js';
 import { WorkerPool, type ModelSpec } from '../pool/index.js';
 import type { MethodName, Variant } from '../saliency/index.js';
 import { detectTissue, openSlide, patchGrid, Stitcher, tissuePatches, type Patch, type Slide, type TissueMask } from '../tiling/index.js';
@@ -105,9 +105,7 @@ export async function analyzeSlide(o: AnalyzeOptions): Promise<Analysis> {
         const data = new Float32Array(b.length * 3 * hw);
         for (const [j, p] of b.entries()) {
           const rgb = await slide.readRegion(o.level, p.x, p.y, P, P);
-          const chw = new Float32Array(3 * hw);
-          for (let k = 0; k < hw; k++) for (let c = 0; c < 3; c++) chw[c * hw + k] = rgb[k * 3 + c]! / 255;
-          data.set(normalizeRgb(chw, 1, P, P, normalization), j * 3 * hw);
+          data.set(normalizeRgb(rgbToChw(rgb, P, P), 1, P, P, normalization), j * 3 * hw);
         }
         return { b, data };
       };

@@ -2,7 +2,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { SdsError } from '../core/errors.js';
-import { normalizeRgb, readImageRgb } from '../models/input.js';
+import { normalizeRgb, readImageRgb, rgbToChw } from '../models/input.js';
 import type { Normalization } from '../models/model.js';
 import { readSafetensors } from '../models/weights/safetensors.js';
 import { detectTissue, openSlide, patchGrid, tissuePatches, type Slide } from '../tiling/index.js';
@@ -147,9 +147,7 @@ async function slidePatches(paths: string[], normalization: Normalization, o: Pa
       for (const [j, i] of indices.entries()) {
         const p = patches[i]!;
         const rgb = await slides[p.slide]!.readRegion(0, p.x, p.y, size, size);
-        const chw = new Float32Array(3 * hw);
-        for (let k = 0; k < hw; k++) for (let c = 0; c < 3; c++) chw[c * hw + k] = rgb[k * 3 + c]! / 255;
-        out.set(normalizeRgb(chw, 1, size, size, normalization), j * 3 * hw);
+        out.set(normalizeRgb(rgbToChw(rgb, size, size), 1, size, size, normalization), j * 3 * hw);
       }
       return out;
     },

@@ -3,10 +3,9 @@ import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { initEngine } from '../../models/index.js';
 import { analyzeSlide, writeAnalysis } from '../../pipeline/index.js';
-import { METHODS, VARIANTS, type MethodName, type Variant } from '../../saliency/index.js';
 import { defineCommand } from '../args.js';
 import { BACKEND_OPTION, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
-import { splitList } from '../list.js';
+import { parseMethods, parseVariants, splitList } from '../list.js';
 import { Progress } from '../progress.js';
 import { printTable } from './predict.js';
 
@@ -47,10 +46,8 @@ export const analyzeCommand = defineCommand({
     const slide = positionals[0];
     if (!slide || positionals.length > 1) throw new SdsError('BAD_ARGUMENT', 'give exactly one slide', { suggestion: 'sds analyze <slide> --out DIR --weights W' });
     await initEngine({ engine: o.backend });
-    const methods = splitList(o.methods) as MethodName[];
-    const variants = splitList(o.variants) as Variant[];
-    for (const m of methods) if (!(METHODS as readonly string[]).includes(m) || m === 'gradcam') throw new SdsError('BAD_ARGUMENT', `--methods: "${m}" is not one of grad, deeplift, ig`);
-    for (const v of variants) if (!(VARIANTS as readonly string[]).includes(v)) throw new SdsError('BAD_ARGUMENT', `--variants: unknown variant "${v}"`, { suggestion: `use ${VARIANTS.join(', ')}` });
+    const methods = parseMethods(o.methods);
+    const variants = parseVariants(o.variants);
     let progress: Progress | undefined;
     const analysis = await analyzeSlide({
       slide,

@@ -4,11 +4,11 @@ import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { buildModel, initEngine, loadWeights } from '../../models/index.js';
 import { openPatchSource, type PatchSource } from '../../pipeline/index.js';
-import { evaluate, METHODS, SurrogatePaths, VARIANTS, type EvaluationReport, type MethodName, type Variant } from '../../saliency/index.js';
+import { evaluate, SurrogatePaths, type EvaluationReport, type MethodName, type Variant } from '../../saliency/index.js';
 import { writeLineChart, type Series } from '../../viz/index.js';
 import { defineCommand } from '../args.js';
 import { BACKEND_OPTION, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
-import { splitList } from '../list.js';
+import { parseMethods, parseVariants, splitList } from '../list.js';
 import { Progress } from '../progress.js';
 
 export const evaluateCommand = defineCommand({
@@ -55,10 +55,8 @@ export const evaluateCommand = defineCommand({
         const s = await loadWeights(o.surrogate);
         surrogate = SurrogatePaths.fromStateDict(model, s.tensors, s.source);
       }
-      const methods = splitList(o.methods) as MethodName[];
-      for (const m of methods) if (!(METHODS as readonly string[]).includes(m) || m === 'gradcam') throw new SdsError('BAD_ARGUMENT', `--methods: "${m}" is not one of grad, deeplift, ig (GradCAM is always included as a baseline)`);
-      const variants = (o.variants ? splitList(o.variants) : ['original', 'backward-hook', 'forward-hook', ...(surrogate ? ['surrogate'] : [])]) as Variant[];
-      for (const v of variants) if (!(VARIANTS as readonly string[]).includes(v)) throw new SdsError('BAD_ARGUMENT', `--variants: unknown variant "${v}"`, { suggestion: `use ${VARIANTS.join(', ')}` });
+      const methods = parseMethods(o.methods);
+      const variants = parseVariants(o.variants ?? ['original', 'backward-hook', 'forward-hook', ...(surrogate ? ['surrogate'] : [])].join(','));
       if (variants.includes('surrogate') && !surrogate) throw new SdsError('BAD_ARGUMENT', 'the surrogate variant needs --surrogate PATHS');
       const stageEnds = model.layerNames.filter((l, i, all) => l !== 'input' && all[i + 1]?.split('_')[0] !== l.split('_')[0]);
       const layers = o.layers ? splitList(o.layers) : ['input', ...stageEnds];
