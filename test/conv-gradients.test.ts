@@ -3,6 +3,25 @@ import { initEngine, tf } from '../models/index.js';
 import { conv2dFilterGradient, conv2dInputGradient } from '../models/conv-gradients.js';
 import { relErr } from './shared.js';
 
+/**
+ * Every (input, weight, output) index triple of an NHWC/HWIO convolution, by direct enumeration:
+ * the independent truth both gradient tests sum over.
+ */
+function forEachTap(g: { n: number; size: number; ho: number; k: number; s: number; p: number; ci: number; co: number }, fn: (x: number, w: number, dy: number) => void): void {
+  const { n, size, ho, k, s, p, ci, co } = g;
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < ho; i++)
+      for (let j = 0; j < ho; j++)
+        for (let ky = 0; ky < k; ky++)
+          for (let kx = 0; kx < k; kx++) {
+            const yy = i * s + ky - p;
+            const xx = j * s + kx - p;
+            if (yy < 0 || xx < 0 || yy >= size || xx >= size) continue;
+            for (let a = 0; a < ci; a++)
+              for (let o = 0; o < co; o++) fn(((b * size + yy) * size + xx) * ci + a, ((ky * k + kx) * ci + a) * co + o, ((b * ho + i) * ho + j) * co + o);
+          }
+}
+
 describe('conv filter gradient (the WASM engine has none of its own)', () => {
   beforeAll(async () => {
     await initEngine({ announce: false });
@@ -19,17 +38,7 @@ describe('conv filter gradient (the WASM engine has none of its own)', () => {
     const g = conv2dFilterGradient(x, dy, [k, k, ci, co], s, p);
     const [xv, dv, gv] = [await x.data(), await dy.data(), await g.data()];
     const ref = new Float64Array(k * k * ci * co);
-    for (let b = 0; b < n; b++)
-      for (let i = 0; i < ho; i++)
-        for (let j = 0; j < ho; j++)
-          for (let ky = 0; ky < k; ky++)
-            for (let kx = 0; kx < k; kx++) {
-              const yy = i * s + ky - p;
-              const xx = j * s + kx - p;
-              if (yy < 0 || xx < 0 || yy >= size || xx >= size) continue;
-              for (let a = 0; a < ci; a++)
-                for (let o = 0; o < co; o++) ref[((ky * k + kx) * ci + a) * co + o]! += xv[((b * size + yy) * size + xx) * ci + a]! * dv[((b * ho + i) * ho + j) * co + o]!;
-            }
+    forEachTap({ n, size, ho, k, s, p, ci, co }, (xi, wi, di) => (ref[wi]! += xv[xi]! * dv[di]!));
     expect(relErr(gv, ref)).toBeLessThanOrEqual(1e-5);
     for (const t of [x, dy, g]) t.dispose();
   });
@@ -56,17 +65,7 @@ describe('conv input gradient as a forward convolution', () => {
     expect(g.shape).toEqual(x);
     const [wv, dv, gv] = [await w.data(), await dy.data(), await g.data()];
     const ref = new Float64Array(2 * size * size * ci);
-    for (let b = 0; b < 2; b++)
-      for (let i = 0; i < ho; i++)
-        for (let j = 0; j < ho; j++)
-          for (let ky = 0; ky < k; ky++)
-            for (let kx = 0; kx < k; kx++) {
-              const yy = i * s + ky - p;
-              const xx = j * s + kx - p;
-              if (yy < 0 || xx < 0 || yy >= size || xx >= size) continue;
-              for (let a = 0; a < ci; a++)
-                for (let o = 0; o < co; o++) ref[((b * size + yy) * size + xx) * ci + a]! += wv[((ky * k + kx) * ci + a) * co + o]! * dv[((b * ho + i) * ho + j) * co + o]!;
-            }
+    forEachTap({ n: 2, size, ho, k, s, p, ci, co }, (xi, wi, di) => (ref[xi]! += wv[wi]! * dv[di]!));
     expect(relErr(gv, ref)).toBeLessThanOrEqual(1e-5);
     for (const t of [w, dy, g]) t.dispose();
   });

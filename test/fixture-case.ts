@@ -1,5 +1,6 @@
 /** Loads a torch-reference case and runs our methods on it, returning NCHW arrays like the fixtures. */
-import { buildModel, nchwToNhwc, nhwcToNchw, readSafetensors, tf, type HostTensor, type Model, type Tensor4D } from '../models/index.js';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { buildModel, initEngine, nchwToNhwc, nhwcToNchw, readSafetensors, tf, type HostTensor, type Model, type Tensor4D } from '../models/index.js';
 import { createMethod, SurrogatePaths, VariantModel, type MethodName, type Variant } from '../saliency/index.js';
 import { FIXTURES } from './shared.js';
 
@@ -72,4 +73,21 @@ export function outlierShare(a: Float32Array, ref: Float32Array, tol: number): n
   let bad = 0;
   for (let i = 0; i < ref.length; i++) if (Math.abs(a[i]! - ref[i]!) > tol * m) bad++;
   return bad / ref.length;
+}
+
+/**
+ * Loads a case once for the enclosing describe and disposes it after, checking that no tensor is
+ * left behind. Returns a getter (the case exists only once beforeAll has run).
+ */
+export function useFixtureCase(name: string): () => FixtureCase {
+  let c: FixtureCase | undefined;
+  beforeAll(async () => {
+    await initEngine({ announce: false });
+    c = await loadCase(name);
+  });
+  afterAll(() => {
+    c?.dispose();
+    expect(tf.memory().numTensors).toBe(0);
+  });
+  return () => c!;
 }

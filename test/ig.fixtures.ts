@@ -1,8 +1,8 @@
 /** Integrated Gradients against the reference, one model per test file so they run in parallel. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initEngine, tf } from '../models/index.js';
+import { describe, expect, it } from 'vitest';
+import { tf } from '../models/index.js';
 import { totalVariation, VARIANTS } from '../saliency/index.js';
-import { attributeNchw, fixtureVariant, loadCase, outlierShare, type FixtureCase } from './fixture-case.js';
+import { attributeNchw, fixtureVariant, outlierShare, useFixtureCase } from './fixture-case.js';
 import { hasFixtures, relErr } from './shared.js';
 
 /**
@@ -23,18 +23,11 @@ const RELU_FLIP_KEYS = new Set([
 
 export function igFixtureSuite(name: string): void {
   describe.skipIf(!hasFixtures)(`${name}: Integrated Gradients (50 Gauss-Legendre steps) equal Captum`, () => {
-    let c: FixtureCase;
-    beforeAll(async () => {
-      await initEngine({ announce: false });
-      c = await loadCase(name);
-    });
-    afterAll(() => {
-      c?.dispose();
-      expect(tf.memory().numTensors).toBe(0);
-    });
+    const fixture = useFixtureCase(name);
 
     for (const v of VARIANTS) {
       it(`${v}: ig at every fixture layer, and its TV`, { timeout: 600_000 }, async () => {
+        const c = fixture();
         const got = await attributeNchw(c, v, 'ig', c.layers, 50);
         for (const layer of c.layers) {
           const key = `${fixtureVariant(v)}/ig/${layer}`;

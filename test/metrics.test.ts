@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { initEngine, readSafetensors, tf, type Model } from '../models/index.js';
 import { auc, channelMean, createMethod, igSteps, insertionDeletion, legendreGauss, predictionDifference, rankPixels, riseBlurKernel, rollAverage, totalVariation, upscaleMap, VariantModel } from '../saliency/index.js';
-import { loadCase, toNchw, type FixtureCase } from './fixture-case.js';
+import { toNchw, useFixtureCase } from './fixture-case.js';
 import { FIXTURES, hasFixtures, relErr } from './shared.js';
 
 describe('quadrature (analytic)', () => {
@@ -48,15 +48,7 @@ describe('total variation and maps (analytic)', () => {
 });
 
 describe.skipIf(!hasFixtures)('metrics against the PyTorch reference (resnet18_c3)', () => {
-  let c: FixtureCase;
-  beforeAll(async () => {
-    await initEngine({ announce: false });
-    c = await loadCase('resnet18_c3');
-  });
-  afterAll(() => {
-    c?.dispose();
-    expect(tf.memory().numTensors).toBe(0);
-  });
+  const fixture = useFixtureCase('resnet18_c3');
 
   it('the insertion blur kernel equals scipy gaussian_filter', async () => {
     const ref = (await readSafetensors(`${FIXTURES}rise_blur_kernel.safetensors`)).tensors.get('kernel')!;
@@ -66,6 +58,7 @@ describe.skipIf(!hasFixtures)('metrics against the PyTorch reference (resnet18_c
   });
 
   it('the insertion/deletion saliency is the nearest-upscaled channel mean of DeepLift at 2_0', async () => {
+    const c = fixture();
     const res = await createMethod('deeplift', c.model).attribute(c.x, { layers: ['2_0'], targets: c.targets });
     const a = res.attributions.get('2_0')!;
     const map = tf.tidy(() => upscaleMap(channelMean(tf.slice(a, [0, 0, 0, 0], [1, -1, -1, -1])), 96, 96, 'nearest'));
@@ -76,6 +69,7 @@ describe.skipIf(!hasFixtures)('metrics against the PyTorch reference (resnet18_c
   });
 
   it('deletion and insertion scores and AUCs', async () => {
+    const c = fixture();
     const input = c.tensors.get('input')!.data as Float32Array;
     const image0 = input.subarray(0, 3 * 96 * 96);
     const r = await insertionDeletion(c.model, image0, 96, 96, c.tensors.get('insdel/saliency')!.data as Float32Array);
@@ -90,6 +84,7 @@ describe.skipIf(!hasFixtures)('metrics against the PyTorch reference (resnet18_c
 
   for (const v of ['forward-hook', 'surrogate'] as const) {
     it(`prediction difference of ${v}`, async () => {
+      const c = fixture();
       const logits = async (m: Model) => {
         const y = tf.tidy(() => m.forward(c.x));
         const d = (await y.data()) as Float32Array;

@@ -1,25 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initEngine, tf } from '../models/index.js';
+import { describe, expect, it } from 'vitest';
+import { tf } from '../models/index.js';
 import { createMethod, totalVariation, VARIANTS, type MethodName } from '../saliency/index.js';
-import { attributeNchw, fixtureVariant, loadCase, toNchw, variantModel, type FixtureCase } from './fixture-case.js';
+import { attributeNchw, fixtureVariant, toNchw, useFixtureCase, variantModel } from './fixture-case.js';
 import { hasFixtures, relErr } from './shared.js';
 
 // grad, DeepLift, GradCAM, logits and TV of every variant against PyTorch + Captum.
 // Integrated Gradients (50 steps) is slower and lives in its own files.
 for (const name of ['resnet18_c3', 'unet_resnet34_c3']) {
   describe.skipIf(!hasFixtures)(`${name}: variants and methods equal the PyTorch/Captum reference`, () => {
-    let c: FixtureCase;
-    beforeAll(async () => {
-      await initEngine({ announce: false });
-      c = await loadCase(name);
-    });
-    afterAll(() => {
-      c?.dispose();
-      expect(tf.memory().numTensors).toBe(0);
-    });
+    const fixture = useFixtureCase(name);
 
     for (const v of VARIANTS) {
       it(`${v}: logits`, async () => {
+        const c = fixture();
         const y = tf.tidy(() => variantModel(c, v).forward(c.x));
         const got = await toNchw(y);
         y.dispose();
@@ -28,6 +21,7 @@ for (const name of ['resnet18_c3', 'unet_resnet34_c3']) {
 
       for (const method of ['grad', 'deeplift'] as MethodName[]) {
         it(`${v}: ${method} at every fixture layer, and its TV`, async () => {
+          const c = fixture();
           const got = await attributeNchw(c, v, method, c.layers);
           for (const layer of c.layers) {
             const key = `${fixtureVariant(v)}/${method}/${layer}`;
@@ -50,17 +44,10 @@ for (const name of ['resnet18_c3', 'unet_resnet34_c3']) {
 
 // GradCAM is in the reference for the classifier only.
 describe.skipIf(!hasFixtures)('resnet18_c3: GradCAM equals Captum LayerGradCam', () => {
-  let c: FixtureCase;
-  beforeAll(async () => {
-    await initEngine({ announce: false });
-    c = await loadCase('resnet18_c3');
-  });
-  afterAll(() => {
-    c?.dispose();
-    expect(tf.memory().numTensors).toBe(0);
-  });
+  const fixture = useFixtureCase('resnet18_c3');
 
   it('GradCAM at the last block', async () => {
+    const c = fixture();
     const res = await createMethod('gradcam', c.model).attribute(c.x, { layers: ['4_1'], targets: c.targets });
     const a = res.attributions.get('4_1')!;
     expect(a.shape).toEqual([2, 3, 3, 1]);

@@ -41,10 +41,8 @@ export class Stitcher {
     return c;
   }
 
-  /** Adds a patch map (h x w, row-major) with its top-left at canvas (x, y); outside parts are dropped. */
-  add(x: number, y: number, values: ArrayLike<number>, w: number, h: number): void {
-    const wx = this.window(w);
-    const wy = this.window(h);
+  /** Visits the canvas cells of a region (clipped to the canvas) with their chunk and offset in it. */
+  private forEachCell(x: number, y: number, w: number, h: number, create: boolean, fn: (c: Chunk, k: number, i: number, j: number) => void): void {
     const cs = this.chunkSize;
     for (let j = 0; j < h; j++) {
       const Y = y + j;
@@ -52,31 +50,29 @@ export class Stitcher {
       for (let i = 0; i < w; i++) {
         const X = x + i;
         if (X < 0 || X >= this.width) continue;
-        const c = this.chunk(Math.floor(X / cs), Math.floor(Y / cs), true)!;
-        const k = (Y % cs) * cs + (X % cs);
-        const weight = wx[i]! * wy[j]!;
-        c.sum[k]! += weight * values[j * w + i]!;
-        c.weight[k]! += weight;
+        const c = this.chunk(Math.floor(X / cs), Math.floor(Y / cs), create);
+        if (c) fn(c, (Y % cs) * cs + (X % cs), i, j);
       }
     }
+  }
+
+  /** Adds a patch map (h x w, row-major) with its top-left at canvas (x, y); outside parts are dropped. */
+  add(x: number, y: number, values: ArrayLike<number>, w: number, h: number): void {
+    const wx = this.window(w);
+    const wy = this.window(h);
+    this.forEachCell(x, y, w, h, true, (c, k, i, j) => {
+      const weight = wx[i]! * wy[j]!;
+      c.sum[k]! += weight * values[j * w + i]!;
+      c.weight[k]! += weight;
+    });
   }
 
   /** Blended values of a canvas region; NaN where no patch fell. */
   read(x: number, y: number, w: number, h: number): Float32Array {
     const out = new Float32Array(w * h).fill(NaN);
-    const cs = this.chunkSize;
-    for (let j = 0; j < h; j++) {
-      const Y = y + j;
-      if (Y < 0 || Y >= this.height) continue;
-      for (let i = 0; i < w; i++) {
-        const X = x + i;
-        if (X < 0 || X >= this.width) continue;
-        const c = this.chunk(Math.floor(X / cs), Math.floor(Y / cs), false);
-        if (!c) continue;
-        const k = (Y % cs) * cs + (X % cs);
-        if (c.weight[k]! > 0) out[j * w + i] = c.sum[k]! / c.weight[k]!;
-      }
-    }
+    this.forEachCell(x, y, w, h, false, (c, k, i, j) => {
+      if (c.weight[k]! > 0) out[j * w + i] = c.sum[k]! / c.weight[k]!;
+    });
     return out;
   }
 
