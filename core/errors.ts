@@ -19,7 +19,8 @@ export type SdsErrorCode =
   | 'BAD_INPUT'
   | 'BACKEND_UNAVAILABLE'
   | 'SLIDE_UNREADABLE'
-  | 'SLIDE_UNSUPPORTED';
+  | 'SLIDE_UNSUPPORTED'
+  | 'ABORTED';
 
 export class SdsError extends Error {
   readonly code: SdsErrorCode;

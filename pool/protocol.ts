@@ -26,6 +26,8 @@ export interface AttributeTask {
   targets?: number[];
   steps?: number;
   internalBatchSize?: number;
+  /** Reply with the channel-summed maps only (attr left empty): what whole-slide stitching needs. */
+  mapsOnly?: boolean;
 }
 
 export interface ForwardTask {

@@ -48,7 +48,7 @@ async function run(t: Task): Promise<void> {
     return;
   }
   const res = await attributeBatch(model, t.method, t.data, t.shape, { layers: t.layers, targets: t.targets, steps: t.steps, internalBatchSize: t.internalBatchSize, batch: t.shape[0] });
-  const layers = [...res.layers].map(([layer, r]) => ({ layer, attr: r.attr, map: r.map, shape: r.shape }));
+  const layers = [...res.layers].map(([layer, r]) => ({ layer, attr: t.mapsOnly ? new Float32Array(0) : r.attr, map: r.map, shape: r.shape }));
   reply({ type: 'attribute', id: t.id, layers, targets: res.targets }, layers.flatMap((l) => [l.attr.buffer as ArrayBuffer, l.map.buffer as ArrayBuffer]));
 }
 

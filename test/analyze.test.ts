@@ -5,50 +5,56 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { buildModel, initEngine, normalizeRgb, readSafetensors } from '../models/index.js';
-import { analyzeSlide } from '../pipeline/index.js';
+import { buildModel, initEngine, normalizeRgb, predictBatch, readSafetensors, rgbToChw } from '../models/index.js';
+import { analyzeSlideToDir } from '../pipeline/index.js';
 import { attributeBatch, VariantModel } from '../saliency/index.js';
-import { FloatStore } from '../tiling/index.js';
+import { FloatStore, openSlide } from '../tiling/index.js';
 import { FIXTURES, hasFixtures, SHARED } from './shared.js';
 
 const CMU = `${SHARED}slides/CMU-1-Small-Region.svs`;
 
 describe.skipIf(!hasFixtures || !existsSync(CMU))('whole-slide analysis (CMU-1-Small-Region, worker pool)', () => {
-  it('stitches every tissue patch map at its slide position, equal to attributing that patch alone', async () => {
+  it('stitches every tissue patch map at its slide position, equal to attributing that patch alone; model output = softmax', async () => {
     await initEngine({ announce: false });
     const weights = `${FIXTURES}resnet18_c3.safetensors`;
-    const r = await analyzeSlide({ slide: CMU, model: { kind: 'file', weights }, layers: ['2_0'], methods: ['grad'], variants: ['backward-hook'], patch: 224, level: 0, overlap: 0, batch: 8, workers: 2, target: 2 });
+    const out = mkdtempSync(join(tmpdir(), 'sds-analyze-'));
+    const r = await analyzeSlideToDir({ slide: CMU, out, model: { kind: 'file', weights }, layers: ['2_0'], methods: ['grad'], variants: ['backward-hook'], patch: 224, level: 0, overlap: 0, batch: 8, workers: 2, target: 2 });
+    const slide = await openSlide(CMU);
     try {
-      expect(r.patches.length).toBeGreaterThan(20);
-      expect(r.overlays).toHaveLength(1);
-      const ov = r.overlays[0]!;
+      const { patches } = r.plan;
+      expect(patches.length).toBeGreaterThan(20);
+      expect(r.manifest.overlays).toHaveLength(1);
+      const ov = r.manifest.overlays[0]!;
       expect(ov.downsample).toBe(8); // 224 px -> 28x28 at 2_0
+      const store = await FloatStore.open(join(r.dir, ov.store));
       // values exactly where tissue patches are, nowhere else
-      const all = ov.canvas.read(0, 0, ov.canvas.width, ov.canvas.height);
+      const all = await store.readRegion(0, 0, 0, store.width, store.height);
       const finite = all.filter(Number.isFinite).length;
-      expect(finite).toBe(r.patches.filter((p) => p.x + 224 <= 2220 && p.y + 224 <= 2967).length * 28 * 28 + r.patches.filter((p) => p.x + 224 > 2220 || p.y + 224 > 2967).reduce((s, p) => s + Math.ceil(Math.min(224, 2220 - p.x) / 8) * Math.ceil(Math.min(224, 2967 - p.y) / 8), 0));
+      expect(finite).toBe(patches.filter((p) => p.x + 224 <= 2220 && p.y + 224 <= 2967).length * 28 * 28 + patches.filter((p) => p.x + 224 > 2220 || p.y + 224 > 2967).reduce((s, p) => s + Math.ceil(Math.min(224, 2220 - p.x) / 8) * Math.ceil(Math.min(224, 2967 - p.y) / 8), 0));
       // one patch, attributed directly in this thread
-      const p = r.patches[5]!;
-      const rgb = await r.slide.readRegion(0, p.x, p.y, 224, 224);
-      const chw = new Float32Array(3 * 224 * 224);
-      for (let k = 0; k < 224 * 224; k++) for (let c = 0; c < 3; c++) chw[c * 224 * 224 + k] = rgb[k * 3 + c]! / 255;
+      const p = patches[5]!;
+      const rgb = await slide.readRegion(0, p.x, p.y, 224, 224);
+      const x = normalizeRgb(rgbToChw(rgb, 224, 224), 1, 224, 224, 'imagenet');
       const model = buildModel((await readSafetensors(weights)).tensors, 'resnet18_c3');
       try {
-        const direct = await attributeBatch(new VariantModel(model, 'backward-hook'), 'grad', normalizeRgb(chw, 1, 224, 224, 'imagenet'), [1, 3, 224, 224], { layers: ['2_0'], targets: [2] });
-        const stitched = ov.canvas.read(p.x / 8, p.y / 8, 28, 28);
+        const direct = await attributeBatch(new VariantModel(model, 'backward-hook'), 'grad', x, [1, 3, 224, 224], { layers: ['2_0'], targets: [2] });
+        const stitched = await store.readRegion(0, p.x / 8, p.y / 8, 28, 28);
         const want = direct.layers.get('2_0')!.map;
-        let err = 0;
-        let scale = 0;
-        for (let i = 0; i < want.length; i++) {
-          err = Math.max(err, Math.abs(stitched[i]! - want[i]!));
-          scale = Math.max(scale, Math.abs(want[i]!));
+        expect(maxAbsDiff(stitched, want)).toBeLessThanOrEqual(1e-6 * maxAbs(want));
+        // the model's own output: per-class softmax probability, constant over the patch
+        expect(r.manifest.outputs!.map((o) => o.layer)).toEqual(['class-1', 'class-2']);
+        const logits = (await predictBatch(model, x, [1, 3, 224, 224])).logits;
+        const z = Math.exp(logits[0]!) + Math.exp(logits[1]!) + Math.exp(logits[2]!);
+        for (const [k, o] of r.manifest.outputs!.entries()) {
+          const prob = await FloatStore.open(join(r.dir, o.store));
+          const v = await prob.readRegion(0, p.x / o.downsample, p.y / o.downsample, 224 / o.downsample, 224 / o.downsample);
+          for (const e of v) expect(e).toBeCloseTo(Math.exp(logits[k + 1]!) / z, 5);
         }
-        expect(err).toBeLessThanOrEqual(1e-6 * scale);
       } finally {
         model.dispose();
       }
     } finally {
-      await r.slide.close();
+      await slide.close();
     }
   });
 
@@ -60,6 +66,8 @@ describe.skipIf(!hasFixtures || !existsSync(CMU))('whole-slide analysis (CMU-1-S
     expect(m.slide).toMatchObject({ width: 2220, height: 2967, mpp: { x: 0.499, y: 0.499 } });
     expect(m.patches.count).toBeGreaterThan(20);
     expect(m.overlays.map((o) => `${o.variant}/${o.layer}`)).toEqual(['original/2_1', 'backward-hook/2_1']);
+    expect(m.outputs!.map((o) => `${o.variant}/${o.method}/${o.layer}`)).toEqual(['model/output/class-1', 'model/output/class-2']);
+    expect(existsSync(join(dir, '.journal'))).toBe(false); // removed once complete
     for (const o of m.overlays) {
       expect(o.range[0]).toBe(-o.range[1]);
       expect(o.range[1]).toBeGreaterThan(0);
@@ -89,3 +97,15 @@ describe.skipIf(!hasFixtures || !existsSync(CMU))('whole-slide analysis (CMU-1-S
     expect(statSync(manifest).mtimeMs).toBe(before);
   });
 });
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+  return m;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}

@@ -76,6 +76,34 @@ export class Stitcher {
     return out;
   }
 
+  /** Chunk coordinates [cx, cy] a region touches (clipped to the canvas). */
+  chunksOf(x: number, y: number, w: number, h: number): [number, number][] {
+    const cs = this.chunkSize;
+    const x0 = Math.max(0, x), y0 = Math.max(0, y);
+    const x1 = Math.min(this.width, x + w), y1 = Math.min(this.height, y + h);
+    const out: [number, number][] = [];
+    for (let cy = Math.floor(y0 / cs); cy * cs < y1; cy++) for (let cx = Math.floor(x0 / cs); cx * cs < x1; cx++) out.push([cx, cy]);
+    return out;
+  }
+
+  /**
+   * Blended values of one chunk (NaN where no patch fell), clipped to the canvas, and forgets it:
+   * a streaming caller drains each chunk once no further patch can touch it.
+   */
+  drainChunk(cx: number, cy: number): { x: number; y: number; w: number; h: number; values: Float32Array } {
+    const cs = this.chunkSize;
+    const x = cx * cs, y = cy * cs;
+    const w = Math.max(0, Math.min(cs, this.width - x)), h = Math.max(0, Math.min(cs, this.height - y));
+    const values = this.read(x, y, w, h);
+    this.chunks.delete(`${cx},${cy}`);
+    return { x, y, w, h, values };
+  }
+
+  /** Chunks held in memory. */
+  get chunkCount(): number {
+    return this.chunks.size;
+  }
+
   /** Bytes held (two float32 planes per chunk). */
   get bytes(): number {
     return this.chunks.size * this.chunkSize * this.chunkSize * 8;

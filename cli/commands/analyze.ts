@@ -1,8 +1,8 @@
-import { basename, extname, join } from 'node:path';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { initEngine } from '../../models/index.js';
-import { analyzeSlide, writeAnalysis } from '../../pipeline/index.js';
+import { analyzeSlideToDir, type AnalyzeResult } from '../../pipeline/index.js';
 import { defineCommand } from '../args.js';
 import { BACKEND_OPTION, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
 import { parseMethods, parseVariants, splitList } from '../list.js';
@@ -12,7 +12,7 @@ import { printTable } from './predict.js';
 export const analyzeCommand = defineCommand({
   name: 'analyze',
   summary: 'Per-layer saliency over a whole slide: tissue patches through the model, stitched overlays (OME-Zarr + Deep Zoom) and a manifest.',
-  usage: 'sds analyze <slide> --out DIR --weights W [--arch A] [--surrogate P] [--layers 1_1,2_1] [--methods grad] [--variants original,backward-hook] [--patch 256] [--overlap 0]',
+  usage: 'sds analyze <slide> --out DIR --weights W [--arch A] [--surrogate P] [--layers 1_1,2_1] [--methods grad] [--variants original,backward-hook] [--patch 256 | --mpp 0.5] [--overlap 0]',
   options: {
     ...MODEL_OPTIONS,
     out: { type: 'string', value: 'DIR', help: 'results folder; the slide gets DIR/<slide name>/ with manifest.json' },
@@ -23,6 +23,8 @@ export const analyzeCommand = defineCommand({
     target: { type: 'string', value: 'T', help: 'class explained in every patch (default: each patch its own prediction)' },
     patch: { type: 'string', value: 'N', help: 'patch side in level pixels (default 256)' },
     level: { type: 'string', value: 'L', help: 'slide level patches are read at (default 0)' },
+    mpp: { type: 'string', value: 'UM', help: 'analyse at this many microns per pixel instead of a level (read at the nearest finer level, resized)' },
+    'no-outputs': { type: 'boolean', help: 'skip the overlays of the model\'s own class probabilities' },
     overlap: { type: 'string', value: 'N', help: 'pixels shared by neighbouring patches, blended (default 0)' },
     batch: { type: 'string', value: 'N', help: 'patches per worker task (default 8)' },
     workers: { type: 'string', value: 'N', help: 'worker threads (default: the number of cores)' },
@@ -38,6 +40,8 @@ export const analyzeCommand = defineCommand({
     target: z.coerce.number().int().min(0).optional(),
     patch: z.coerce.number().int().min(32).max(4096).default(256),
     level: z.coerce.number().int().min(0).default(0),
+    mpp: z.coerce.number().positive().max(100).optional(),
+    'no-outputs': z.boolean().optional(),
     overlap: z.coerce.number().int().min(0).default(0),
     batch: z.coerce.number().int().min(1).max(256).default(8),
     workers: z.coerce.number().int().min(1).max(256).optional(),
@@ -46,36 +50,40 @@ export const analyzeCommand = defineCommand({
     const slide = positionals[0];
     if (!slide || positionals.length > 1) throw new SdsError('BAD_ARGUMENT', 'give exactly one slide', { suggestion: 'sds analyze <slide> --out DIR --weights W' });
     await initEngine({ engine: o.backend });
-    const methods = parseMethods(o.methods);
-    const variants = parseVariants(o.variants);
-    let progress: Progress | undefined;
-    const analysis = await analyzeSlide({
-      slide,
-      model: { kind: 'file', weights: o.weights, arch: o.arch },
-      surrogate: o.surrogate,
-      layers: splitList(o.layers),
-      methods,
-      variants,
-      patch: o.patch,
-      level: o.level,
-      overlap: o.overlap,
-      batch: o.batch,
-      workers: o.workers,
-      target: o.target,
-      onProgress: (done, total) => (progress ??= new Progress('patches', total)).update(done),
-    });
-    progress?.done();
-    try {
-      const dir = join(o.out, basename(slide, extname(slide)));
-      const manifest = await writeAnalysis(analysis, dir, { weights: o.weights, surrogate: o.surrogate, patch: o.patch, level: o.level, overlap: o.overlap });
-      printTable(
-        ['overlay', 'size', 'range', 'deep zoom'],
-        manifest.overlays.map((v) => [`${v.variant} ${v.method} ${v.layer}`, `${v.width}x${v.height}`, `±${v.range[1].toPrecision(3)}`, v.dzi]),
-      );
-      process.stderr.write(`sds: ${manifest.patches.count} tissue patches in ${analysis.seconds.toFixed(1)} s -> ${join(dir, 'manifest.json')}\n`);
-      return 0;
-    } finally {
-      await analysis.slide.close();
-    }
+    const r = await analyzeWithProgress(o, slide);
+    printTable(
+      ['overlay', 'size', 'range', 'deep zoom'],
+      [...r.manifest.overlays, ...(r.manifest.outputs ?? [])].map((v) => [`${v.variant} ${v.method} ${v.layer}`, `${v.width}x${v.height}`, v.method === 'output' ? '0..1' : `±${v.range[1].toPrecision(3)}`, v.dzi]),
+    );
+    const resumed = r.stats.reused ? ` (${r.stats.reused} of ${r.stats.reused + r.stats.computed} batches resumed from the journal)` : '';
+    process.stderr.write(`sds: ${r.manifest.patches.count} tissue patches in ${r.stats.seconds.toFixed(1)} s${resumed} -> ${join(r.dir, 'manifest.json')}\n`);
+    return 0;
   },
 });
+
+export type AnalyzeCliOptions = Parameters<typeof analyzeCommand.run>[0];
+
+/** One slide with a progress line (count, rate, ETA; replayed batches shown apart). */
+export async function analyzeWithProgress(o: AnalyzeCliOptions, slide: string, prefix = ''): Promise<AnalyzeResult> {
+  let progress: Progress | undefined;
+  const r = await analyzeSlideToDir({
+    slide,
+    out: o.out,
+    model: { kind: 'file', weights: o.weights, arch: o.arch },
+    surrogate: o.surrogate,
+    layers: splitList(o.layers),
+    methods: parseMethods(o.methods),
+    variants: parseVariants(o.variants),
+    patch: o.patch,
+    level: o.level,
+    mpp: o.mpp,
+    overlap: o.overlap,
+    batch: o.batch,
+    workers: o.workers,
+    target: o.target,
+    outputs: !o['no-outputs'],
+    onProgress: (p) => (progress ??= new Progress(`${prefix}patches`, p.total)).update(p.done, p.reused ? `(${p.reused} from journal)` : ''),
+  });
+  progress?.done();
+  return r;
+}

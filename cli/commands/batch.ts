@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { SdsError, formatError } from '../../core/errors.js';
-import { analyzeCommand } from './analyze.js';
+import { initEngine } from '../../models/index.js';
+import { analyzeCommand, analyzeWithProgress } from './analyze.js';
 import { defineCommand } from '../args.js';
 import { formatSeconds } from '../progress.js';
 import { printTable } from './predict.js';
@@ -25,30 +26,39 @@ export const batchCommand = defineCommand({
       throw new SdsError('FILE_NOT_FOUND', `cannot read folder ${folder}`, { cause });
     }
     if (!names.length) throw new SdsError('BAD_INPUT', `no slides (.svs, .tif, .tiff) in ${folder}`);
+    await initEngine({ engine: o.backend });
     const rows: string[][] = [];
     const t0 = performance.now();
-    let failures = 0;
+    let failures = 0, patches = 0, worked = 0, workSeconds = 0;
     for (const [i, name] of names.entries()) {
       const manifest = join(o.out, basename(name, extname(name)), 'manifest.json');
       const elapsed = (performance.now() - t0) / 1000;
-      process.stderr.write(`sds: slide ${i + 1}/${names.length} ${name} (elapsed ${formatSeconds(elapsed)})\n`);
+      // overall ETA from the slides analysed so far in this run (skipped ones cost nothing)
+      const todo = names.length - i;
+      const eta = worked ? formatSeconds((workSeconds / worked) * todo) : '--';
+      process.stderr.write(`sds: slide ${i + 1}/${names.length} ${name}  elapsed ${formatSeconds(elapsed)}  ETA ${eta}\n`);
       if (existsSync(manifest)) {
-        rows.push([name, 'done earlier', '-']);
+        rows.push([name, 'done earlier', '-', '-']);
         continue;
       }
       const s0 = performance.now();
       try {
-        await analyzeCommand.run(o, [join(folder, name)]);
-        rows.push([name, 'done', formatSeconds((performance.now() - s0) / 1000)]);
+        const r = await analyzeWithProgress(o, join(folder, name), `[${i + 1}/${names.length}] `);
+        patches += r.manifest.patches.count;
+        const resumed = r.stats.reused ? ` (resumed: ${r.stats.reused}/${r.stats.reused + r.stats.computed} batches from the journal)` : '';
+        rows.push([name, `done${resumed}`, String(r.manifest.patches.count), formatSeconds(r.stats.seconds)]);
       } catch (err) {
         failures++;
         process.stderr.write(`${formatError(err)}\n`);
-        rows.push([name, `failed: ${(err as Error).message.split('\n')[0]}`, formatSeconds((performance.now() - s0) / 1000)]);
+        rows.push([name, `failed: ${(err as Error).message.split('\n')[0]}`, '-', formatSeconds((performance.now() - s0) / 1000)]);
       }
+      worked++;
+      workSeconds += (performance.now() - s0) / 1000;
     }
     process.stdout.write('\n');
-    printTable(['slide', 'status', 'time'], rows);
-    process.stdout.write(`${names.length} slides, ${failures} failed, ${formatSeconds((performance.now() - t0) / 1000)} in all\n`);
+    printTable(['slide', 'status', 'patches', 'time'], rows);
+    const secs = (performance.now() - t0) / 1000;
+    process.stdout.write(`${names.length} slides, ${failures} failed, ${patches} patches, ${formatSeconds(secs)} in all${patches ? ` (${(patches / secs).toFixed(2)} patches/s)` : ''}\n`);
     return failures ? 1 : 0;
   },
 });

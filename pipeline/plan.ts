@@ -1,0 +1,180 @@
+/**
+ * What an analysis will do, decided before any patch runs: the reading geometry (level or target
+ * MPP), the tissue patches in row-major order, their batches, and one overlay per (variant, method,
+ * layer) plus the model's own output, each with its map size and canvas. Pure bookkeeping: the
+ * same plan drives a local run, a resumed run and (later) distributed chunks of the grid.
+ */
+import { stat } from 'node:fs/promises';
+import { SdsError } from '../core/errors.js';
+import { buildModel, loadWeights, randomModel, tf, type Model, type ModelKind, type Normalization, type Tensor4D } from '../models/index.js';
+import type { ModelSpec } from '../pool/index.js';
+import type { MethodName, Variant } from '../saliency/index.js';
+import { patchGrid, tissuePatches, type Patch, type Slide, type TissueMask } from '../tiling/index.js';
+
+export interface PlanOptions {
+  model: ModelSpec;
+  surrogate?: string;
+  layers: string[];
+  methods: MethodName[];
+  variants: Variant[];
+  /** Patch side in analysis pixels. */
+  patch: number;
+  /** Slide level patches are read at (default 0); ignored when `mpp` is given. */
+  level?: number;
+  /** Target microns per pixel: patches are read at the nearest finer level and resized. */
+  mpp?: number;
+  overlap: number;
+  /** Patches per batch (one worker task, one journal entry). */
+  batch: number;
+  minTissue?: number;
+  target?: number;
+  /** Also write the model's own output (class probabilities) as overlays (default true). */
+  outputs?: boolean;
+}
+
+/** How analysis pixels relate to the slide. */
+export interface Geometry {
+  /** level-0 pixels per analysis pixel */
+  downsample: number;
+  /** level read from, and the side of the region read there for one patch */
+  readLevel: number;
+  readSize: number;
+  /** microns per analysis pixel, when the slide says its MPP */
+  mpp?: number;
+}
+
+export interface OverlaySpec {
+  key: string;
+  variant: Variant | 'model';
+  method: MethodName | 'output';
+  layer: string;
+  /** analysis pixels per map pixel */
+  scale: number;
+  /** one patch's map size */
+  mapWidth: number;
+  mapHeight: number;
+  /** canvas (whole slide) size in map pixels */
+  width: number;
+  height: number;
+  /** level-0 pixels per map pixel */
+  downsample: number;
+  /** for model outputs: the class whose probability this is */
+  classIndex?: number;
+}
+
+export interface Plan {
+  arch: string;
+  kind: ModelKind;
+  numClasses: number;
+  normalization: Normalization;
+  geometry: Geometry;
+  patches: Patch[];
+  /** index ranges into `patches` */
+  batches: [number, number][];
+  overlays: OverlaySpec[];
+  outputs: OverlaySpec[];
+  stride: number;
+  /** identity of everything that decides the numbers: a journal from another plan is not reused */
+  fingerprint: string;
+}
+
+export async function describeModel(spec: ModelSpec): Promise<Model> {
+  if (spec.kind === 'random') return randomModel(spec.arch, spec.classes, spec.seed);
+  const w = await loadWeights(spec.weights);
+  return buildModel(w.tensors, w.source, spec.arch);
+}
+
+export function chooseGeometry(slide: Pick<Slide, 'levels' | 'mpp' | 'path'>, patch: number, o: { level?: number; mpp?: number }): Geometry {
+  const levels = slide.levels;
+  let d: number;
+  if (o.mpp !== undefined) {
+    if (!(o.mpp > 0)) throw new SdsError('BAD_ARGUMENT', `--mpp must be positive, got ${o.mpp}`);
+    const base = slide.mpp;
+    if (!base) throw new SdsError('BAD_ARGUMENT', `${slide.path} does not state its microns per pixel, so --mpp cannot be honoured`, { suggestion: 'choose a level with --level instead' });
+    d = o.mpp / base.x;
+    if (d < 0.999) throw new SdsError('BAD_ARGUMENT', `--mpp ${o.mpp} is finer than the slide's own ${base.x.toFixed(4)} µm/px`, { suggestion: `use --mpp ${base.x.toFixed(4)} or coarser` });
+  } else {
+    const l = levels[o.level ?? 0];
+    if (!l) throw new SdsError('BAD_ARGUMENT', `level ${o.level} does not exist (the slide has ${levels.length}: 0..${levels.length - 1})`);
+    d = l.downsample;
+  }
+  // the coarsest level still at least as fine as the analysis resolution (0.1% slack for rounding)
+  let readLevel = 0;
+  for (const l of levels) if (l.downsample <= d * 1.001) readLevel = l.index;
+  const dl = levels[readLevel]!.downsample;
+  const readSize = Math.abs(dl / d - 1) < 0.001 ? patch : Math.round((patch * d) / dl);
+  return { downsample: d, readLevel, readSize, mpp: slide.mpp ? slide.mpp.x * d : undefined };
+}
+
+async function modelIdentity(spec: ModelSpec): Promise<string> {
+  if (spec.kind === 'random') return `random:${spec.arch}:${spec.classes}:${spec.seed}`;
+  const s = await stat(spec.weights);
+  return `${spec.weights}:${s.size}:${s.mtimeMs}`;
+}
+
+export async function planAnalysis(slide: Slide, mask: TissueMask, o: PlanOptions): Promise<Plan> {
+  const probe = await describeModel(o.model);
+  const scale = new Map<string, number>();
+  let kind: ModelKind, arch: string, numClasses: number, normalization: Normalization;
+  try {
+    ({ kind, arch, numClasses, normalization } = probe);
+    for (const l of o.layers) {
+      if (!probe.layerNames.includes(l)) throw new SdsError('BAD_ARGUMENT', `unknown layer "${l}" for ${arch}`, { suggestion: `use one of: ${probe.layerNames.join(', ')}` });
+    }
+    tf.tidy(() => {
+      const x = tf.zeros([1, o.patch, o.patch, 3]) as Tensor4D;
+      for (const l of o.layers) scale.set(l, o.patch / probe.forwardTo(l, x).shape[1]);
+    });
+  } finally {
+    probe.dispose();
+  }
+  const stride = o.patch - o.overlap;
+  if (stride <= 0) throw new SdsError('BAD_ARGUMENT', `overlap ${o.overlap} must be smaller than the patch ${o.patch}`);
+  for (const [l, s] of scale) {
+    if (stride % s) throw new SdsError('BAD_ARGUMENT', `layer ${l} maps ${s} px to one value; the patch stride ${stride} (patch - overlap) must be a multiple of ${s}`, { suggestion: 'choose an overlap so that patch - overlap divides by 32' });
+  }
+  const geometry = chooseGeometry(slide, o.patch, o);
+  const d = geometry.downsample;
+  const spec = { size: o.patch, overlap: o.overlap, level: geometry.readLevel, downsample: d };
+  const base = slide.levels[0]!;
+  const patches = tissuePatches(patchGrid(base.width, base.height, spec), spec, mask, o.minTissue ?? 0.5);
+  const batches: [number, number][] = [];
+  for (let i = 0; i < patches.length; i += o.batch) batches.push([i, Math.min(patches.length, i + o.batch)]);
+  const aw = Math.ceil(base.width / d), ah = Math.ceil(base.height / d);
+  const canvas = (s: number, mw: number, mh: number) => ({ scale: s, mapWidth: mw, mapHeight: mh, width: Math.ceil(aw / s), height: Math.ceil(ah / s), downsample: s * d });
+  const overlays: OverlaySpec[] = [];
+  for (const variant of o.variants)
+    for (const method of o.methods)
+      for (const layer of o.layers) {
+        const s = scale.get(layer)!;
+        overlays.push({ key: `${variant}/${method}/${layer}`, variant, method, layer, ...canvas(s, o.patch / s, o.patch / s) });
+      }
+  const outputs: OverlaySpec[] = [];
+  if (o.outputs ?? true) {
+    // classifier: one value per patch, drawn as a coarse block (blending smooths it); segmentation: 4x pooled
+    let s = kind === 'classifier' ? 32 : 4;
+    while (s > 1 && (stride % s || o.patch % s)) s /= 2;
+    const classes = numClasses === 1 ? [0] : Array.from({ length: numClasses - 1 }, (_, k) => k + 1);
+    for (const k of classes) {
+      const layer = numClasses === 1 ? 'probability' : `class-${k}`;
+      outputs.push({ key: `model/output/${layer}`, variant: 'model', method: 'output', layer, classIndex: k, ...canvas(s, o.patch / s, o.patch / s) });
+    }
+  }
+  const fingerprint = JSON.stringify({
+    v: 1,
+    slide: [slide.path, base.width, base.height],
+    model: await modelIdentity(o.model),
+    surrogate: o.surrogate ? await modelIdentity({ kind: 'file', weights: o.surrogate }) : null,
+    layers: o.layers,
+    methods: o.methods,
+    variants: o.variants,
+    geometry,
+    patch: o.patch,
+    overlap: o.overlap,
+    batch: o.batch,
+    target: o.target ?? null,
+    patches: patches.length,
+    outputs: outputs.map((x) => x.key),
+  });
+  return { arch, kind, numClasses, normalization, geometry, patches, batches, overlays, outputs, stride, fingerprint };
+}

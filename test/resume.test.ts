@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initEngine } from '../models/index.js';
+import { analyzeSlideToDir, type AnalyzeOptions } from '../pipeline/index.js';
+import { writeTissueSlide } from './synthetic-slide.js';
+
+/** Hash of every output file (stores, tiles, mask), manifest aside (it holds timings). */
+function digest(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const f of readdirSync(d)) {
+      const p = join(d, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (f !== 'manifest.json') out.set(relative(dir, p), createHash('sha1').update(readFileSync(p)).digest('hex'));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+describe('whole-slide analysis: journal, resume, streaming memory (generated slide, random ResNet18)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'sds-resume-'));
+  const slide = join(root, 'tissue.tif');
+  const base = (out: string): AnalyzeOptions => ({ slide, out, model: { kind: 'random', arch: 'resnet18', classes: 2, seed: 0 }, layers: ['1_1', '2_1'], methods: ['grad'], variants: ['original', 'backward-hook'], patch: 64, level: 0, overlap: 0, batch: 6, workers: 1 });
+  beforeAll(async () => {
+    await initEngine({ announce: false });
+    await writeTissueSlide(slide, 640, 512, 3);
+  });
+
+  it('a stopped analysis resumes from its journal: finished batches are not recomputed and outputs are byte-identical', async () => {
+    const whole = await analyzeSlideToDir(base(join(root, 'whole')));
+    const batches = whole.plan.batches.length;
+    expect(batches).toBeGreaterThan(6);
+    expect(whole.stats).toMatchObject({ computed: batches, reused: 0 });
+
+    const out = join(root, 'stopped');
+    const ctl = new AbortController();
+    let seen = 0;
+    const stop = analyzeSlideToDir({ ...base(out), signal: ctl.signal, onProgress: (p) => (seen = p.done) >= 18 && ctl.abort() });
+    await expect(stop).rejects.toThrow(/analysis stopped/);
+    const journalled = readdirSync(join(out, 'tissue', '.journal')).filter((f) => f.endsWith('.f32')).length;
+    expect(journalled).toBeGreaterThanOrEqual(3);
+    expect(journalled).toBeLessThan(batches);
+    expect(() => statSync(join(out, 'tissue', 'manifest.json'))).toThrow(); // not complete: no manifest
+
+    const resumed = await analyzeSlideToDir(base(out));
+    expect(resumed.stats.reused).toBe(journalled);
+    expect(resumed.stats.computed).toBe(batches - journalled);
+    expect(digest(join(out, 'tissue'))).toEqual(digest(join(root, 'whole', 'tissue')));
+    expect(resumed.manifest.overlays).toEqual(whole.manifest.overlays);
+  });
+
+  it('a journal of another plan is not replayed', async () => {
+    const out = join(root, 'other');
+    const ctl = new AbortController();
+    await expect(analyzeSlideToDir({ ...base(out), signal: ctl.signal, onProgress: (p) => p.done >= 12 && ctl.abort() })).rejects.toThrow();
+    const r = await analyzeSlideToDir({ ...base(out), layers: ['1_1'] });
+    expect(r.stats.reused).toBe(0);
+  });
+
+  it('canvas memory follows the slide width, not its area: peak chunks equal when the slide is twice as tall', async () => {
+    const tall = join(root, 'tall.tif');
+    const short = join(root, 'short.tif');
+    await writeTissueSlide(short, 1536, 640, 5);
+    await writeTissueSlide(tall, 1536, 1280, 5);
+    const opts = { model: { kind: 'random', arch: 'resnet18', classes: 2, seed: 0 }, layers: ['input'], methods: ['grad'], variants: ['original'], patch: 128, level: 0, overlap: 0, batch: 16, workers: 1, outputs: false, journal: false } as const;
+    const a = await analyzeSlideToDir({ ...opts, slide: short, out: join(root, 'mem'), methods: ['grad'], variants: ['original'], layers: ['input'] });
+    const b = await analyzeSlideToDir({ ...opts, slide: tall, out: join(root, 'mem'), methods: ['grad'], variants: ['original'], layers: ['input'] });
+    expect(b.plan.patches.length).toBeGreaterThan(1.5 * a.plan.patches.length);
+    // input-layer canvas = the slide: 3 chunks of 512 across; one row of chunks (plus the next) at most
+    expect(a.stats.peakChunks).toBeLessThanOrEqual(6);
+    expect(b.stats.peakChunks).toBeLessThanOrEqual(6);
+    // while the tall slide's map spans more chunks than were ever held at once
+    const stored = readdirSync(join(b.dir, b.manifest.overlays[0]!.store, '0')).filter((r) => /^\d+$/.test(r)).flatMap((r) => readdirSync(join(b.dir, b.manifest.overlays[0]!.store, '0', r)));
+    expect(stored.length).toBeGreaterThan(b.stats.peakChunks);
+  }, 120_000);
+});
