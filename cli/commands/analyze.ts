@@ -1,8 +1,10 @@
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
-import { initEngine } from '../../models/index.js';
+import { ARCHS, initEngine, isArch } from '../../models/index.js';
 import { analyzeSlideToDir, type AnalyzeResult } from '../../pipeline/index.js';
+import type { ModelSpec } from '../../pool/index.js';
 import { defineCommand } from '../args.js';
 import { BACKEND_OPTION, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
 import { parseMethods, parseVariants, splitList } from '../list.js';
@@ -27,6 +29,7 @@ export const analyzeCommand = defineCommand({
     'no-outputs': { type: 'boolean', help: 'skip the overlays of the model\'s own class probabilities' },
     overlap: { type: 'string', value: 'N', help: 'pixels shared by neighbouring patches, blended (default 0)' },
     batch: { type: 'string', value: 'N', help: 'patches per worker task (default 8)' },
+    'stats-json': { type: 'string', value: 'FILE', help: 'write run statistics (patches, seconds, patches/s, peak RSS) as JSON' },
     workers: { type: 'string', value: 'N', help: 'worker threads (default: the number of cores)' },
     ...BACKEND_OPTION,
   },
@@ -44,6 +47,7 @@ export const analyzeCommand = defineCommand({
     'no-outputs': z.boolean().optional(),
     overlap: z.coerce.number().int().min(0).default(0),
     batch: z.coerce.number().int().min(1).max(256).default(8),
+    'stats-json': z.string().optional(),
     workers: z.coerce.number().int().min(1).max(256).optional(),
   }),
   async run(o, positionals) {
@@ -57,6 +61,10 @@ export const analyzeCommand = defineCommand({
     );
     const resumed = r.stats.reused ? ` (${r.stats.reused} of ${r.stats.reused + r.stats.computed} batches resumed from the journal)` : '';
     process.stderr.write(`sds: ${r.manifest.patches.count} tissue patches in ${r.stats.seconds.toFixed(1)} s${resumed} -> ${join(r.dir, 'manifest.json')}\n`);
+    if (o['stats-json']) {
+      const stats = { patches: r.manifest.patches.count, seconds: r.stats.seconds, patchesPerSecond: r.manifest.patches.count / r.stats.seconds, maxRssMb: process.resourceUsage().maxRSS / 1024, batchesComputed: r.stats.computed, batchesReused: r.stats.reused, peakChunks: r.stats.peakChunks };
+      await writeFile(o['stats-json'], `${JSON.stringify(stats, null, 1)}\n`);
+    }
     return 0;
   },
 });
@@ -69,7 +77,7 @@ export async function analyzeWithProgress(o: AnalyzeCliOptions, slide: string, p
   const r = await analyzeSlideToDir({
     slide,
     out: o.out,
-    model: { kind: 'file', weights: o.weights, arch: o.arch },
+    model: modelSpec(o.weights, o.arch),
     surrogate: o.surrogate,
     layers: splitList(o.layers),
     methods: parseMethods(o.methods),
@@ -86,4 +94,12 @@ export async function analyzeWithProgress(o: AnalyzeCliOptions, slide: string, p
   });
   progress?.done();
   return r;
+}
+
+/** `--weights random:<arch>` is a seeded random model (2 classes), for trying the pipeline without weights. */
+export function modelSpec(weights: string, arch?: string): ModelSpec {
+  const m = /^random:([a-z0-9-]+)$/.exec(weights);
+  if (!m) return { kind: 'file', weights, arch };
+  if (!isArch(m[1]!)) throw new SdsError('BAD_ARGUMENT', `unknown architecture in --weights ${weights}`, { suggestion: `use random:<arch> with one of: ${ARCHS.join(', ')}` });
+  return { kind: 'random', arch: m[1]!, classes: 2, seed: 0 };
 }

@@ -3,6 +3,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { POOL_WORKLOADS, soak, timeOnPool } from '../../bench/workloads.js';
+import { benchWholeSlide } from '../../bench/whole-slide.js';
 import { initEngine } from '../../models/index.js';
 import { defineCommand } from '../args.js';
 import { BACKEND_OPTION } from '../common-options.js';
@@ -13,7 +14,7 @@ import { printTable } from './predict.js';
 export const benchCommand = defineCommand({
   name: 'bench',
   summary: 'Measure speed on this machine: ms per patch for the saliency workloads, beside PyTorch.',
-  usage: 'sds bench [--only W,...] [--reps N] [--json FILE] [--torch FILE] [--soak N]',
+  usage: 'sds bench [--only W,...] [--reps N] [--json FILE] [--torch FILE] [--soak N] [--whole-slide 20000]',
   options: {
     only: { type: 'string', value: 'W,...', help: `workloads (default all): ${POOL_WORKLOADS.map((w) => w.name).join(', ')}` },
     reps: { type: 'string', value: 'N', help: 'timed batches per worker (default 2)' },
@@ -21,6 +22,7 @@ export const benchCommand = defineCommand({
     json: { type: 'string', value: 'FILE', help: 'also write {workload: ms per patch} as JSON' },
     torch: { type: 'string', value: 'FILE', help: 'JSON printed by ../shared/bench/torch_reference.py: adds the PyTorch figure and the ratio' },
     soak: { type: 'string', value: 'N', help: 'also run grad_all for N patches and report RSS and live tensors after 100 and after N (e.g. 1000)' },
+    'whole-slide': { type: 'string', value: 'N', help: 'also analyse generated N x N and N x 2N slides: patches/s and peak RSS (e.g. 20000; minutes)' },
     ...BACKEND_OPTION,
   },
   schema: z.object({
@@ -31,6 +33,7 @@ export const benchCommand = defineCommand({
     torch: z.string().optional(),
     soak: z.coerce.number().int().min(100).optional(),
     backend: z.string().optional(),
+    'whole-slide': z.coerce.number().int().min(1024).max(200_000).optional(),
   }),
   async run(o) {
     const engine = await initEngine({ engine: o.backend });
@@ -64,6 +67,21 @@ export const benchCommand = defineCommand({
       printTable(['after patches', 'RSS MiB', 'live tensors'], s.map((r) => [String(r.at), r.rssMb.toFixed(0), String(r.tensors)]));
       for (const r of s) results[`rss_mb_after_${r.at}`] = r.rssMb;
       for (const r of s) results[`tensors_after_${r.at}`] = r.tensors;
+    }
+    const side = o['whole-slide'];
+    if (side) {
+      const ws = await benchWholeSlide(side, workers, (what) => process.stderr.write(`sds: whole slide: ${what} ...\n`));
+      process.stdout.write('\nwhole slide (random ResNet18, 256 px, grad at 1_1 and 2_1, original + backward-hook, model output)\n');
+      printTable(
+        ['slide', 'tissue patches', 'seconds', 'patches/s', 'peak RSS MiB'],
+        ws.map((r) => [`${r.width} x ${r.height}`, String(r.patches), r.seconds.toFixed(1), r.patchesPerSecond.toFixed(2), r.maxRssMb.toFixed(0)]),
+      );
+      const [a, b] = ws as [(typeof ws)[0], (typeof ws)[0]];
+      process.stdout.write(`peak RSS at twice the area: ${((100 * b.maxRssMb) / a.maxRssMb - 100).toFixed(1)}% (target: within 10%)\n`);
+      for (const r of ws) {
+        results[`whole_slide_${r.width}x${r.height}_patches_per_s`] = r.patchesPerSecond;
+        results[`whole_slide_${r.width}x${r.height}_peak_rss_mb`] = r.maxRssMb;
+      }
     }
     if (o.json) await writeFile(o.json, `${JSON.stringify(results, null, 1)}\n`);
     return 0;
