@@ -126,75 +126,144 @@ function checkAbort(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new SdsError('ABORTED', 'analysis stopped; finished batches are journalled and a rerun resumes from them');
 }
 
-export async function analyzeSlideToDir(o: AnalyzeOptions): Promise<AnalyzeResult> {
-  const t0 = performance.now();
-  const dir = analysisDir(o.out, o.slide);
-  const slide = await openSlide(o.slide);
-  let pool: Promise<WorkerPool> | undefined;
-  try {
-    await mkdir(dir, { recursive: true });
-    // an older manifest must not vouch for the stores this run is about to rewrite
-    await rm(join(dir, 'manifest.json'), { force: true });
-    const mask = await detectTissue(slide);
-    await writeMaskPng(mask, join(dir, 'tissue-mask.png'));
-    const plan = await planAnalysis(slide, mask, o);
-    o.onPlan?.(plan);
+/**
+ * One slide's analysis state: the open slide, its plan and journal, and (lazily) a worker pool.
+ * The local run streams compute and stitch together (`analyzeSlideToDir`); a distributed run
+ * computes ranges of batches on many machines (`computeBatches`) and stitches once from the
+ * journal (`stitchFromJournal`). Both give the same bytes.
+ */
+export class AnalysisSession {
+  private pool?: Promise<WorkerPool>;
+  private readonly t0 = performance.now();
+
+  private constructor(
+    readonly o: AnalyzeOptions,
+    readonly dir: string,
+    readonly slide: Slide,
+    readonly plan: Plan,
+    readonly journal: BatchJournal,
+  ) {}
+
+  /**
+   * Opens the slide, writes the tissue mask, plans, and opens the journal. `fresh` (the default)
+   * starts a new journal when the plan changed; `fresh: false` (queue workers) refuses instead, so
+   * a worker never wipes batches that other machines wrote.
+   */
+  static async open(o: AnalyzeOptions, { fresh = true }: { fresh?: boolean } = {}): Promise<AnalysisSession> {
+    const dir = analysisDir(o.out, o.slide);
+    const slide = await openSlide(o.slide);
+    try {
+      await mkdir(dir, { recursive: true });
+      const mask = await detectTissue(slide);
+      const plan = await planAnalysis(slide, mask, o);
+      const all = [...plan.overlays, ...plan.outputs];
+      const journal = await BatchJournal.open(join(dir, '.journal'), plan.fingerprint, { entries: all.map((s) => ({ key: s.key, perPatch: s.mapWidth * s.mapHeight })) }, { fresh });
+      if (fresh) {
+        // an older manifest must not vouch for the stores this run is about to rewrite
+        await rm(join(dir, 'manifest.json'), { force: true });
+        await writeMaskPng(mask, join(dir, 'tissue-mask.png'));
+      }
+      o.onPlan?.(plan);
+      return new AnalysisSession(o, dir, slide, plan, journal);
+    } catch (err) {
+      await slide.close();
+      throw err;
+    }
+  }
+
+  private async compute(range: [number, number]): Promise<BatchMaps> {
+    const { o, plan } = this;
+    this.pool ??= WorkerPool.create({ model: o.model, variant: o.variants[0] ?? 'original', surrogate: o.surrogate, size: o.workers });
+    const wp = await this.pool;
+    const P = o.patch;
+    const n = range[1] - range[0];
+    const data = await readPatchBatch(this.slide, plan, range, P);
+    checkAbort(o.signal);
+    const maps: BatchMaps = new Map();
+    const jobs: Promise<void>[] = [];
+    for (const variant of o.variants)
+      for (const method of o.methods)
+        jobs.push(
+          wp.attribute({ variant, method, data: Float32Array.from(data), shape: [n, 3, P, P], layers: o.layers, targets: o.target === undefined ? undefined : [o.target], mapsOnly: true }).then((res) => {
+            for (const r of res.layers) maps.set(`${variant}/${method}/${r.layer}`, r.map);
+          }),
+        );
+    if (plan.outputs.length) jobs.push(wp.forward({ variant: 'original', data: Float32Array.from(data), shape: [n, 3, P, P] }).then((r) => outputMaps(r.logits, r.shape, plan.outputs, P).forEach((v, k) => maps.set(k, v))));
+    await Promise.all(jobs);
+    return maps;
+  }
+
+  /** Batch i's maps: from the journal when it is there, else computed (and journalled). */
+  async produce(i: number): Promise<{ maps: BatchMaps; reused: boolean }> {
+    checkAbort(this.o.signal);
+    const range = this.plan.batches[i]!;
+    const n = range[1] - range[0];
+    const useJournal = this.o.journal !== false;
+    if (useJournal) {
+      const old = await this.journal.read(i, n);
+      if (old) return { maps: old, reused: true };
+    }
+    const maps = await this.compute(range);
+    if (useJournal) await this.journal.write(i, n, maps);
+    return { maps, reused: false };
+  }
+
+  /** Journalled batches among `indices`. */
+  async missing(indices: Iterable<number>): Promise<number[]> {
+    const out: number[] = [];
+    for (const i of indices) if (!(await this.journal.has(i, this.plan.batches[i]![1] - this.plan.batches[i]![0]))) out.push(i);
+    return out;
+  }
+
+  /**
+   * Runs `produce` over batches with bounded concurrency and stitches them in batch order as an
+   * rxjs pipeline; a batch may only start within `window` of the next one to stitch (backpressure).
+   */
+  async run(indices: number[], stitch: ((i: number, maps: BatchMaps) => Promise<void>) | undefined, onBatch?: (i: number, reused: boolean) => void): Promise<{ computed: number; reused: number }> {
+    let computed = 0, reused = 0, next = 0;
+    const ready = new Map<number, BatchMaps>();
+    const waiting: { k: number; go: () => void }[] = [];
+    const parallel = Math.max(1, (this.o.workers ?? 0) || 2) + 1;
+    const window = 2 * parallel + 2;
+    const gate = (k: number) => (!stitch || k < next + window ? Promise.resolve() : new Promise<void>((go) => waiting.push({ k, go })));
+    await lastValueFrom(
+      from(indices.keys()).pipe(
+        mergeMap(async (k) => {
+          await gate(k);
+          const r = await this.produce(indices[k]!);
+          if (r.reused) reused++;
+          else computed++;
+          onBatch?.(indices[k]!, r.reused);
+          return { k, maps: r.maps };
+        }, parallel),
+        concatMap(async ({ k, maps }) => {
+          if (!stitch) return;
+          ready.set(k, maps);
+          while (ready.has(next)) {
+            await stitch(indices[next]!, ready.get(next)!);
+            ready.delete(next);
+            next++;
+            for (let j = waiting.length - 1; j >= 0; j--) if (waiting[j]!.k < next + window) waiting.splice(j, 1)[0]!.go();
+          }
+        }),
+      ),
+      { defaultValue: undefined },
+    );
+    return { computed, reused };
+  }
+
+  /** Stitches every batch (computing what the journal lacks), writes stores, tiles and the manifest. */
+  async complete(): Promise<AnalyzeResult> {
+    const { o, plan, dir } = this;
     const all = [...plan.overlays, ...plan.outputs];
-    const journal = await BatchJournal.open(join(dir, '.journal'), plan.fingerprint, { entries: all.map((s) => ({ key: s.key, perPatch: s.mapWidth * s.mapHeight })) });
     const writers = await Promise.all(all.map((s) => OverlayWriter.create(s, join(dir, 'overlays', s.variant, s.method, `${s.layer}.zarr`))));
     const at = (s: OverlaySpec, i: number) => {
       const p = plan.patches[i]!;
       return [(p.col * plan.stride) / s.scale, (p.row * plan.stride) / s.scale] as const;
     };
     for (const w of writers) for (let i = 0; i < plan.patches.length; i++) w.expect(...at(w.spec, i));
-
-    const P = o.patch;
-    const compute = async (range: [number, number]): Promise<BatchMaps> => {
-      pool ??= WorkerPool.create({ model: o.model, variant: o.variants[0] ?? 'original', surrogate: o.surrogate, size: o.workers });
-      const wp = await pool;
-      const n = range[1] - range[0];
-      const data = await readPatchBatch(slide, plan, range, P);
-      checkAbort(o.signal);
-      const maps: BatchMaps = new Map();
-      const jobs: Promise<void>[] = [];
-      for (const variant of o.variants)
-        for (const method of o.methods)
-          jobs.push(
-            wp.attribute({ variant, method, data: Float32Array.from(data), shape: [n, 3, P, P], layers: o.layers, targets: o.target === undefined ? undefined : [o.target], mapsOnly: true }).then((res) => {
-              for (const r of res.layers) maps.set(`${variant}/${method}/${r.layer}`, r.map);
-            }),
-          );
-      if (plan.outputs.length) jobs.push(wp.forward({ variant: 'original', data: Float32Array.from(data), shape: [n, 3, P, P] }).then((r) => outputMaps(r.logits, r.shape, plan.outputs, P).forEach((v, k) => maps.set(k, v))));
-      await Promise.all(jobs);
-      return maps;
-    };
-
-    // batches finish out of order; they are stitched in order, and a batch may only start while it
-    // is within `window` of the next one to stitch (backpressure: bounded memory)
-    let computed = 0, reused = 0, done = 0, reusedPatches = 0, next = 0;
-    const ready = new Map<number, BatchMaps>();
-    const waiting: { i: number; go: () => void }[] = [];
-    const parallel = Math.max(1, (o.workers ?? 0) || 2) + 1;
-    const window = 2 * parallel + 2;
-    const gate = (i: number) => (i < next + window ? Promise.resolve() : new Promise<void>((go) => waiting.push({ i, go })));
-    const produce = async (i: number): Promise<{ i: number; maps: BatchMaps }> => {
-      await gate(i);
-      checkAbort(o.signal);
-      const range = plan.batches[i]!;
-      const n = range[1] - range[0];
-      if (o.journal !== false) {
-        const old = await journal.read(i, n);
-        if (old) {
-          reused++;
-          reusedPatches += n;
-          return { i, maps: old };
-        }
-      }
-      const maps = await compute(range);
-      if (o.journal !== false) await journal.write(i, n, maps);
-      computed++;
-      return { i, maps };
-    };
+    let done = 0, reusedPatches = 0;
+    const reusedBatches = new Set<number>();
     const stitch = async (i: number, maps: BatchMaps) => {
       const [a, b] = plan.batches[i]!;
       for (const w of writers) {
@@ -203,27 +272,11 @@ export async function analyzeSlideToDir(o: AnalyzeOptions): Promise<AnalyzeResul
         for (let j = a; j < b; j++) await w.add(...at(w.spec, j), m.subarray((j - a) * per, (j - a + 1) * per));
       }
       done += b - a;
+      if (reusedBatches.has(i)) reusedPatches += b - a;
       o.onProgress?.({ done, total: plan.patches.length, reused: reusedPatches });
     };
-    await lastValueFrom(
-      from(plan.batches.keys()).pipe(
-        mergeMap(produce, parallel),
-        concatMap(async ({ i, maps }) => {
-          ready.set(i, maps);
-          while (ready.has(next)) {
-            await stitch(next, ready.get(next)!);
-            ready.delete(next);
-            next++;
-            for (let k = waiting.length - 1; k >= 0; k--) {
-              if (waiting[k]!.i < next + window) waiting.splice(k, 1)[0]!.go();
-            }
-          }
-        }),
-      ),
-      { defaultValue: undefined },
-    );
-    if (pool) await (await pool).close();
-    pool = undefined;
+    const counts = await this.run([...plan.batches.keys()], stitch, (i, reused) => reused && reusedBatches.add(i));
+    await this.closePool();
 
     const entries = async (ws: OverlayWriter[], colormap: 'diverging' | 'viridis', range?: [number, number]): Promise<OverlayEntry[]> => {
       const out: OverlayEntry[] = [];
@@ -236,13 +289,13 @@ export async function analyzeSlideToDir(o: AnalyzeOptions): Promise<AnalyzeResul
     };
     const overlays = await entries(writers.slice(0, plan.overlays.length), 'diverging');
     const outputs = await entries(writers.slice(plan.overlays.length), 'viridis', [0, 1]);
-    const seconds = (performance.now() - t0) / 1000;
-    const l0 = slide.levels[0]!;
+    const seconds = (performance.now() - this.t0) / 1000;
+    const l0 = this.slide.levels[0]!;
     const manifest: Manifest = {
       version: 1,
-      slide: { path: slide.path, name: basename(slide.path), width: l0.width, height: l0.height, mpp: slide.mpp, magnification: slide.magnification },
+      slide: { path: this.slide.path, name: basename(this.slide.path), width: l0.width, height: l0.height, mpp: this.slide.mpp, magnification: this.slide.magnification },
       model: { weights: o.weightsLabel ?? (o.model.kind === 'file' ? o.model.weights : `random:${o.model.arch}`), arch: plan.arch, kind: plan.kind, classes: plan.numClasses, surrogate: o.surrogate },
-      patches: { size: P, level: plan.geometry.readLevel, downsample: plan.geometry.downsample, mpp: plan.geometry.mpp, overlap: o.overlap, count: plan.patches.length },
+      patches: { size: o.patch, level: plan.geometry.readLevel, downsample: plan.geometry.downsample, mpp: plan.geometry.mpp, overlap: o.overlap, count: plan.patches.length },
       tissueMask: 'tissue-mask.png',
       overlays,
       outputs,
@@ -250,10 +303,41 @@ export async function analyzeSlideToDir(o: AnalyzeOptions): Promise<AnalyzeResul
       created: new Date().toISOString(),
     };
     await writeManifest(dir, manifest);
-    await journal.remove();
-    return { dir, manifest, plan, stats: { computed, reused, seconds, peakChunks: writers.reduce((s, w) => s + w.peakChunks, 0) } };
+    await this.journal.remove();
+    return { dir, manifest, plan, stats: { ...counts, seconds, peakChunks: writers.reduce((s, w) => s + w.peakChunks, 0) } };
+  }
+
+  private async closePool(): Promise<void> {
+    const p = this.pool;
+    this.pool = undefined;
+    if (p) await (await p.catch(() => undefined))?.close();
+  }
+
+  async close(): Promise<void> {
+    await this.closePool();
+    await this.slide.close();
+  }
+}
+
+/** Analyses a slide into `<out>/<slide name>/`, resuming from its journal when one matches. */
+export async function analyzeSlideToDir(o: AnalyzeOptions): Promise<AnalyzeResult> {
+  const session = await AnalysisSession.open(o);
+  try {
+    return await session.complete();
   } finally {
-    if (pool) await (await pool.catch(() => undefined))?.close();
-    await slide.close();
+    await session.close();
+  }
+}
+
+/**
+ * Computes and journals the given batches only (a queue worker's chunk of the grid); no stitching.
+ * The journal must already exist for this plan (made by whoever enqueued the work).
+ */
+export async function computeBatches(o: AnalyzeOptions, indices: number[], onBatch?: (i: number, reused: boolean) => void): Promise<{ computed: number; reused: number }> {
+  const session = await AnalysisSession.open(o, { fresh: false });
+  try {
+    return await session.run(indices, undefined, onBatch);
+  } finally {
+    await session.close();
   }
 }

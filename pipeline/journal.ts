@@ -5,7 +5,8 @@
  * byte-identical to an uninterrupted one. The plan's fingerprint guards against replaying batches
  * of a different model, layer set or patch grid.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { SdsError } from '../core/errors.js';
 import { join } from 'node:path';
 
 /** Maps of one batch: per overlay key, n patches' maps concatenated (n * mapHeight * mapWidth). */
@@ -22,14 +23,23 @@ export class BatchJournal {
     private readonly layout: JournalLayout,
   ) {}
 
-  /** Opens the journal in `dir`; one written for another fingerprint is discarded. */
-  static async open(dir: string, fingerprint: string, layout: JournalLayout): Promise<BatchJournal> {
+  /**
+   * Opens the journal in `dir`. One written for another fingerprint is discarded, unless `fresh` is
+   * false: then a missing or different journal is an error (a queue worker must never wipe batches
+   * that other machines wrote).
+   */
+  static async open(dir: string, fingerprint: string, layout: JournalLayout, { fresh = true }: { fresh?: boolean } = {}): Promise<BatchJournal> {
     const planFile = join(dir, 'plan.json');
     let same = false;
     try {
       same = (await readFile(planFile, 'utf8')) === fingerprint;
     } catch {
       same = false;
+    }
+    if (!same && !fresh) {
+      throw new SdsError('BAD_INPUT', `the journal in ${dir} was not planned with these settings (or is missing)`, {
+        suggestion: 'enqueue the slide again so its journal is prepared with the same model, layers and patch settings',
+      });
     }
     if (!same) {
       await rm(dir, { recursive: true, force: true });
@@ -41,6 +51,15 @@ export class BatchJournal {
 
   private file(i: number): string {
     return join(this.dir, `batch-${String(i).padStart(6, '0')}.f32`);
+  }
+
+  /** Whether batch i is journalled complete (right size). */
+  async has(i: number, patches: number): Promise<boolean> {
+    try {
+      return (await stat(this.file(i))).size === this.layout.entries.reduce((s, e) => s + e.perPatch * patches, 0) * 4;
+    } catch {
+      return false;
+    }
   }
 
   /** The batch's maps when journalled and complete, else undefined. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../models/index.js';
-import { analyzeSlideToDir, type AnalyzeOptions } from '../pipeline/index.js';
+import { AnalysisSession, analyzeSlideToDir, computeBatches, type AnalyzeOptions } from '../pipeline/index.js';
 import { writeTissueSlide } from './synthetic-slide.js';
 
 /** Hash of every output file (stores, tiles, mask), manifest aside (it holds timings). */
@@ -27,7 +27,7 @@ describe('whole-slide analysis: journal, resume, streaming memory (generated sli
   const base = (out: string): AnalyzeOptions => ({ slide, out, model: { kind: 'random', arch: 'resnet18', classes: 2, seed: 0 }, layers: ['1_1', '2_1'], methods: ['grad'], variants: ['original', 'backward-hook'], patch: 64, level: 0, overlap: 0, batch: 6, workers: 1 });
   beforeAll(async () => {
     await initEngine({ announce: false });
-    await writeTissueSlide(slide, 640, 512, 3);
+    await writeTissueSlide(slide, 512, 448, 3);
   });
 
   it('a stopped analysis resumes from its journal: finished batches are not recomputed and outputs are byte-identical', async () => {
@@ -51,6 +51,22 @@ describe('whole-slide analysis: journal, resume, streaming memory (generated sli
     expect(resumed.stats.computed).toBe(batches - journalled);
     expect(digest(join(out, 'tissue'))).toEqual(digest(join(root, 'whole', 'tissue')));
     expect(resumed.manifest.overlays).toEqual(whole.manifest.overlays);
+  });
+
+  it('batches computed in separate chunks (as queue workers do) stitch to the same bytes', async () => {
+    const out = join(root, 'chunked');
+    const session = await AnalysisSession.open(base(out)); // the enqueuer prepares the journal
+    const n = session.plan.batches.length;
+    await session.close();
+    const half = Math.floor(n / 2);
+    const ids = [...Array(n).keys()];
+    const [a, b] = await Promise.all([computeBatches(base(out), ids.slice(0, half)), computeBatches(base(out), ids.slice(half))]);
+    expect(a.computed + b.computed).toBe(n);
+    // a worker with other settings refuses instead of wiping the journal
+    await expect(computeBatches({ ...base(out), layers: ['1_1'] }, [0])).rejects.toThrow(/was not planned with these settings/);
+    const final = await analyzeSlideToDir(base(out));
+    expect(final.stats).toMatchObject({ computed: 0, reused: n });
+    expect(digest(join(out, 'tissue'))).toEqual(digest(join(root, 'whole', 'tissue')));
   });
 
   it('a journal of another plan is not replayed', async () => {
