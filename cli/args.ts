@@ -5,6 +5,8 @@ import { SdsError } from '../core/errors.js';
 export interface OptionSpec {
   type: 'string' | 'boolean';
   short?: string;
+  /** May be given more than once; the value is then an array (string options only). */
+  multiple?: boolean;
   /** One line for --help. */
   help: string;
   /** Placeholder shown in help, e.g. FILE. */
@@ -26,7 +28,7 @@ export function defineCommand<S extends z.ZodType>(spec: CommandSpec<S>): Comman
 
 export function commandHelp(cmd: CommandSpec<z.ZodType>): string {
   const rows = Object.entries(cmd.options).map(([name, o]) => {
-    const flag = `${o.short ? `-${o.short}, ` : ''}--${name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`;
+    const flag = `${o.short ? `-${o.short}, ` : ''}--${name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}${o.multiple ? ' ...' : ''}`;
     return `  ${flag.padEnd(30)} ${o.help}`;
   });
   return `${cmd.summary}\n\nusage: ${cmd.usage}\n\noptions:\n${rows.join('\n')}\n  ${'-h, --help'.padEnd(30)} show this help\n`;
@@ -35,7 +37,7 @@ export function commandHelp(cmd: CommandSpec<z.ZodType>): string {
 /** argv -> validated options. Unknown flags and bad values become BAD_ARGUMENT errors. */
 export function parseCommandArgs<S extends z.ZodType>(cmd: CommandSpec<S>, argv: string[]): { options: z.infer<S>; positionals: string[]; help: boolean } {
   const options: ParseArgsConfig['options'] = { help: { type: 'boolean', short: 'h' } };
-  for (const [name, o] of Object.entries(cmd.options)) options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}) };
+  for (const [name, o] of Object.entries(cmd.options)) options[name] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });

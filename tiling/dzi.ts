@@ -10,7 +10,8 @@ import { SdsError } from '../core/errors.js';
 import { divergingRgb } from '../viz/colormap.js';
 import type { FloatStore } from './float-store.js';
 
-export type DziColormap = 'diverging' | 'viridis';
+export const DZI_COLORMAPS = ['diverging', 'viridis', 'magma', 'gray'] as const;
+export type DziColormap = (typeof DZI_COLORMAPS)[number];
 
 export interface DziOptions {
   /** Values at lo / hi map to the ends of the colormap (clipped outside). */
@@ -59,13 +60,25 @@ const VIRIDIS: [number, number, number][] = [
   [40, 174, 128], [94, 201, 98], [173, 220, 48], [253, 231, 37],
 ];
 
-function viridisRgb(t: number, out: Uint8Array, o: number): void {
-  const x = Math.max(0, Math.min(1, t)) * (VIRIDIS.length - 1);
-  const i = Math.min(VIRIDIS.length - 2, Math.floor(x));
+// Magma anchors at the same nine points (matplotlib values).
+const MAGMA: [number, number, number][] = [
+  [0, 0, 4], [28, 16, 68], [79, 18, 123], [129, 37, 129], [181, 54, 122],
+  [229, 80, 100], [251, 135, 97], [254, 194, 135], [252, 253, 191],
+];
+
+// Gray: black to white.
+const GRAY: [number, number, number][] = [[0, 0, 0], [255, 255, 255]];
+
+/** t in [0, 1] (clipped) -> RGB by linear interpolation between evenly spaced anchors. */
+function anchoredRgb(anchors: [number, number, number][], t: number, out: Uint8Array, o: number): void {
+  const x = Math.max(0, Math.min(1, t)) * (anchors.length - 1);
+  const i = Math.min(anchors.length - 2, Math.floor(x));
   const f = x - i;
-  const a = VIRIDIS[i]!, b = VIRIDIS[i + 1]!;
+  const a = anchors[i]!, b = anchors[i + 1]!;
   for (let c = 0; c < 3; c++) out[o + c] = Math.round(a[c]! + (b[c]! - a[c]!) * f);
 }
+
+const SEQUENTIAL: Record<Exclude<DziColormap, 'diverging'>, [number, number, number][]> = { viridis: VIRIDIS, magma: MAGMA, gray: GRAY };
 
 /** Floats -> RGBA bytes; NaN is fully transparent, everything else opaque. */
 export function colorize(values: Float32Array, range: [number, number], colormap: DziColormap): Uint8Array {
@@ -85,11 +98,12 @@ export function colorize(values: Float32Array, range: [number, number], colormap
       rgba[i * 4 + 3] = 255;
     }
   } else {
+    const anchors = SEQUENTIAL[colormap];
     const span = hi > lo ? hi - lo : 1;
     for (let i = 0; i < n; i++) {
       const v = values[i]!;
       if (Number.isNaN(v)) continue;
-      viridisRgb((v - lo) / span, rgba, i * 4);
+      anchoredRgb(anchors, (v - lo) / span, rgba, i * 4);
       rgba[i * 4 + 3] = 255;
     }
   }
@@ -101,7 +115,7 @@ export function colorize(values: Float32Array, range: [number, number], colormap
  * picks the store level whose scale is the largest power of two not above the DZ downsample f,
  * then NaN-aware box-averages r x r store pixels (r = f / 2^s) per output pixel.
  */
-async function renderTileValues(store: FloatStore, f: number, x0: number, y0: number, w: number, h: number): Promise<Float32Array> {
+export async function renderTileValues(store: FloatStore, f: number, x0: number, y0: number, w: number, h: number): Promise<Float32Array> {
   const s = Math.min(store.levels.length - 1, Math.floor(Math.log2(f)));
   const r = f / 2 ** s;
   const src = await store.readRegion(s, x0 * r, y0 * r, w * r, h * r);

@@ -9,4 +9,4 @@ export { otsuThreshold } from './otsu.js';
 export { patchGrid, tissuePatches, type Patch, type PatchSpec } from './grid.js';
 export { Stitcher, hannWindow } from './stitcher.js';
 export { FloatStore, valueRange, symmetricRange, type FloatStoreOptions, type LevelShape, type StoredChunk, type ValueRange } from './float-store.js';
-export { writeDzi, dziLevels, dziXml, colorize, type DziOptions, type DziResult, type DziColormap } from './dzi.js';
+export { writeDzi, dziLevels, dziXml, colorize, renderTileValues, DZI_COLORMAPS, type DziOptions, type DziResult, type DziColormap } from './dzi.js';

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { POOL_WORKLOADS, soak, timeOnPool } from '../../bench/workloads.js';
 import { benchWholeSlide } from '../../bench/whole-slide.js';
+import { benchTileLatency } from '../../bench/tile-latency.js';
 import { initEngine } from '../../models/index.js';
 import { defineCommand } from '../args.js';
 import { BACKEND_OPTION } from '../common-options.js';
@@ -14,7 +15,7 @@ import { printTable } from './predict.js';
 export const benchCommand = defineCommand({
   name: 'bench',
   summary: 'Measure speed on this machine: ms per patch for the saliency workloads, beside PyTorch.',
-  usage: 'sds bench [--only W,...] [--reps N] [--json FILE] [--torch FILE] [--soak N] [--whole-slide 20000]',
+  usage: 'sds bench [--only W,...] [--reps N] [--json FILE] [--torch FILE] [--soak N] [--whole-slide 20000] [--tiles]',
   options: {
     only: { type: 'string', value: 'W,...', help: `workloads (default all): ${POOL_WORKLOADS.map((w) => w.name).join(', ')}` },
     reps: { type: 'string', value: 'N', help: 'timed batches per worker (default 2)' },
@@ -22,6 +23,7 @@ export const benchCommand = defineCommand({
     json: { type: 'string', value: 'FILE', help: 'also write {workload: ms per patch} as JSON' },
     torch: { type: 'string', value: 'FILE', help: 'JSON printed by ../shared/bench/torch_reference.py: adds the PyTorch figure and the ratio' },
     soak: { type: 'string', value: 'N', help: 'also run grad_all for N patches and report RSS and live tensors after 100 and after N (e.g. 1000)' },
+    tiles: { type: 'boolean', help: 'also measure tile latency of sds serve: p50/p95 for slide and overlay tiles, cold and warm, 32 concurrent' },
     'whole-slide': { type: 'string', value: 'N', help: 'also analyse generated N x N and N x 2N slides: patches/s and peak RSS (e.g. 20000; minutes)' },
     ...BACKEND_OPTION,
   },
@@ -33,6 +35,7 @@ export const benchCommand = defineCommand({
     torch: z.string().optional(),
     soak: z.coerce.number().int().min(100).optional(),
     backend: z.string().optional(),
+    tiles: z.boolean().optional(),
     'whole-slide': z.coerce.number().int().min(1024).max(200_000).optional(),
   }),
   async run(o) {
@@ -81,6 +84,18 @@ export const benchCommand = defineCommand({
       for (const r of ws) {
         results[`whole_slide_${r.width}x${r.height}_patches_per_s`] = r.patchesPerSecond;
         results[`whole_slide_${r.width}x${r.height}_peak_rss_mb`] = r.maxRssMb;
+      }
+    }
+    if (o.tiles) {
+      const tl = await benchTileLatency({ onStage: (what) => process.stderr.write(`sds: tiles: ${what} ...\n`) });
+      process.stdout.write('\ntile latency (sds serve on localhost, generated 8192 x 8192 JPEG slide, 32 requests in flight)\n');
+      printTable(
+        ['tiles', 'cache', 'requests', 'p50 ms', 'p95 ms', 'max ms', 'tiles/s'],
+        tl.map((r) => [r.tiles, r.cache, String(r.requests), r.p50Ms.toFixed(1), r.p95Ms.toFixed(1), r.maxMs.toFixed(1), r.tilesPerSecond.toFixed(0)]),
+      );
+      for (const r of tl) {
+        results[`tiles_${r.tiles}_${r.cache}_p50_ms`] = r.p50Ms;
+        results[`tiles_${r.tiles}_${r.cache}_p95_ms`] = r.p95Ms;
       }
     }
     if (o.json) await writeFile(o.json, `${JSON.stringify(results, null, 1)}\n`);

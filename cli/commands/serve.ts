@@ -1,0 +1,69 @@
+import { mkdir, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { SdsError } from '../../core/errors.js';
+import { initEngine } from '../../models/index.js';
+import { createServer } from '../../server/index.js';
+import { defineCommand } from '../args.js';
+import { BACKEND_OPTION } from '../common-options.js';
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1)$/i;
+
+export const serveCommand = defineCommand({
+  name: 'serve',
+  summary: 'Serve slides, analyses and live overlays to the web viewer; start analyses from it.',
+  usage: 'sds serve [--slides DIR]... [--results DIR] [--models DIR] [--port 3000] [--host 127.0.0.1]',
+  options: {
+    slides: { type: 'string', multiple: true, value: 'DIR', help: 'folder of .svs/.tif/.tiff slides, searched recursively (repeatable)' },
+    results: { type: 'string', value: 'DIR', help: 'analyses are read from and written to DIR/<slide name>/ (default ./sds-results)' },
+    models: { type: 'string', value: 'DIR', help: 'folder of .safetensors/.pt weights (a <stem>.surrogate.safetensors beside one is its surrogate)' },
+    port: { type: 'string', value: 'N', help: 'port (default 3000; 0: any free port)' },
+    host: { type: 'string', value: 'H', help: 'address to listen on (default 127.0.0.1: this machine only)' },
+    workers: { type: 'string', value: 'N', help: 'worker threads per analysis (default: the number of cores)' },
+    ...BACKEND_OPTION,
+  },
+  schema: z.object({
+    slides: z.array(z.string()).default([]),
+    results: z.string().default('sds-results'),
+    models: z.string().optional(),
+    port: z.coerce.number().int().min(0).max(65535).default(3000),
+    host: z.string().min(1).default('127.0.0.1'),
+    workers: z.coerce.number().int().min(1).max(256).optional(),
+    backend: z.string().optional(),
+  }),
+  async run(o, positionals) {
+    if (positionals.length) throw new SdsError('BAD_ARGUMENT', `serve takes no positional arguments (got ${positionals.join(' ')})`, { suggestion: 'give slide folders with --slides DIR' });
+    for (const [flag, dir] of [...o.slides.map((d) => ['--slides', d] as const), ...(o.models ? [['--models', o.models] as const] : [])]) {
+      const s = await stat(dir).catch(() => undefined);
+      if (!s?.isDirectory()) throw new SdsError('FILE_NOT_FOUND', `${flag} ${dir}: no such folder`, { suggestion: 'give an existing folder' });
+    }
+    await mkdir(o.results, { recursive: true });
+    await initEngine({ engine: o.backend });
+    const server = createServer({ slides: o.slides.map((d) => resolve(d)), results: resolve(o.results), models: o.models && resolve(o.models), host: o.host, port: o.port, workers: o.workers });
+    let url: string;
+    try {
+      ({ url } = await server.listen());
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') throw new SdsError('BAD_ARGUMENT', `port ${o.port} is already in use`, { suggestion: 'pass another --port, or --port 0 for any free one' });
+      if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new SdsError('BAD_ARGUMENT', `cannot listen on --host ${o.host}: no such address here`, { suggestion: 'use 127.0.0.1' });
+      throw err;
+    }
+    const slides = await server.context.slides.list();
+    process.stderr.write(`sds: ${slides.length} slide(s) in ${o.slides.length} folder(s); results in ${resolve(o.results)}\n`);
+    if (!o.slides.length) process.stderr.write('sds: no slide folders: pass --slides DIR\n');
+    if (!LOOPBACK.test(o.host)) process.stderr.write(`sds: warning: listening on ${o.host}: anyone who can reach this address can read the slides and start analyses\n`);
+    process.stdout.write(`sds viewer: ${url}\n`);
+
+    await new Promise<void>((done) => {
+      process.once('SIGINT', () => done());
+      process.once('SIGTERM', () => done());
+    });
+    process.stderr.write('sds: stopping (Ctrl-C again to force)\n');
+    process.once('SIGINT', () => process.exit(130));
+    await server.close();
+    // A stopped analysis' worker threads may take a moment; do not hang on them.
+    setTimeout(() => process.exit(0), 2000).unref();
+    return 0;
+  },
+});

@@ -1,0 +1,90 @@
+/**
+ * The sds HTTP server (server/API.md): slides and their Deep Zoom tiles, analyses with live overlay
+ * tiles, models, analysis jobs with SSE progress, and the viewer. Bound to 127.0.0.1 by default.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Express, type RequestHandler } from 'express';
+import { parseServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
+import { createContext, type ServerContext } from './context.js';
+import { errorHandler, HttpError, notFoundHandler } from './http-error.js';
+import { analysisRoutes } from './routes/analyses.js';
+import { jobRoutes } from './routes/jobs.js';
+import { slideRoutes } from './routes/slides.js';
+import { viewerRoutes } from './routes/viewer.js';
+import { runJob } from './run-job.js';
+
+export interface SdsServer {
+  app: Express;
+  config: ServerConfig;
+  context: ServerContext;
+  /** Starts listening (config port / host unless given); resolves with the URL. */
+  listen(port?: number, host?: string): Promise<{ url: string; port: number; host: string }>;
+  /** Stops listening, ends open connections (event streams too), stops a running job, closes open slides. */
+  close(): Promise<void>;
+}
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\]|::1)$/i;
+
+/**
+ * When bound to loopback, only requests addressed to a loopback name are answered: a web page
+ * elsewhere cannot reach this server through DNS rebinding.
+ */
+function hostGuard(config: ServerConfig): RequestHandler {
+  const allowed = new Set(config.allowedHosts.map((h) => h.toLowerCase()));
+  return (req, _res, next) => {
+    const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
+    if (LOOPBACK.test(host) || allowed.has(host)) return next();
+    next(new HttpError(403, 'FORBIDDEN_HOST', `requests must be addressed to localhost or 127.0.0.1, not "${host.slice(0, 100)}"`, 'open the viewer at http://127.0.0.1:<port>/'));
+  };
+}
+
+export function createServer(input: ServerConfigInput = {}, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): SdsServer {
+  const config = parseServerConfig(input);
+  const ctx = createContext(config, log, runJob);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', 'weak');
+  app.use((_req, res, next) => {
+    res.set('X-Content-Type-Options', 'nosniff');
+    next();
+  });
+  if (LOOPBACK.test(config.host)) app.use(hostGuard(config));
+  app.use(slideRoutes(ctx));
+  app.use(analysisRoutes(ctx));
+  app.use(jobRoutes(ctx));
+  app.use(viewerRoutes(ctx));
+  app.use(notFoundHandler);
+  app.use(errorHandler(log));
+
+  let server: Server | undefined;
+  return {
+    app,
+    config,
+    context: ctx,
+    listen(port = config.port, host = config.host) {
+      return new Promise((resolve, reject) => {
+        const s = app.listen(port, host);
+        s.once('error', reject);
+        s.once('listening', () => {
+          server = s;
+          const addr = s.address() as AddressInfo;
+          const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+          resolve({ url: `http://${shown}:${addr.port}/`, port: addr.port, host: addr.address });
+        });
+      });
+    },
+    async close() {
+      const s = server;
+      server = undefined;
+      if (s) {
+        const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+        s.closeAllConnections();
+        await closed;
+      }
+      await ctx.jobs.stop();
+      await ctx.slidePool.close();
+      ctx.tiles.clear();
+    },
+  };
+}

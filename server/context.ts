@@ -1,0 +1,83 @@
+/** Everything the routes share: catalogs, open slides and stores, tile caches, the job queue. */
+import { join } from 'node:path';
+import { FloatStore } from '../tiling/index.js';
+import type { ServerConfig } from './config.js';
+import { checkId } from './ids.js';
+import { notFound } from './http-error.js';
+import { JobQueue } from './jobs.js';
+import { Lru } from './lru.js';
+import { ModelCatalog } from './model-catalog.js';
+import type { AnalysisRequest } from './schemas.js';
+import { ResultsCatalog, type AnalysisEntry, type OverlayRef } from './results-catalog.js';
+import { regularFileInside } from './safe-path.js';
+import { SlideCatalog, type SlideEntry } from './slide-catalog.js';
+import { SlidePool } from './slide-pool.js';
+import { EncodedTileCache } from './tile-cache.js';
+import type { ModelEntry } from './model-catalog.js';
+
+/** A validated job, ready for the pipeline. */
+export interface JobRequest {
+  slide: SlideEntry;
+  model: ModelEntry;
+  body: AnalysisRequest;
+}
+
+export interface ServerContext {
+  config: ServerConfig;
+  log: (line: string) => void;
+  slides: SlideCatalog;
+  results: ResultsCatalog;
+  models: ModelCatalog;
+  slidePool: SlidePool;
+  tiles: EncodedTileCache;
+  jobs: JobQueue<JobRequest>;
+  /** The slide with this URL id, or 404. */
+  slide(id: unknown): Promise<SlideEntry>;
+  /** The analysis with this URL id, or 404. */
+  analysis(id: unknown): Promise<AnalysisEntry>;
+  /** The float store behind an overlay, opened once per manifest version. */
+  store(a: AnalysisEntry, o: OverlayRef): Promise<FloatStore>;
+}
+
+export function createContext(config: ServerConfig, log: (line: string) => void, runJob: (r: JobRequest, ctx: ServerContext, onProgress: (d: number, t: number) => void, signal: AbortSignal) => Promise<string>): ServerContext {
+  const slides = new SlideCatalog({ folders: config.slides, rescanMs: config.rescanMs, log });
+  const results = new ResultsCatalog({ folder: config.results, rescanMs: config.rescanMs, log });
+  const models = new ModelCatalog({ folder: config.models, rescanMs: config.rescanMs, log });
+  const stores = new Lru<Promise<FloatStore>>({ capacity: 16 });
+  const ctx: ServerContext = {
+    config,
+    log,
+    slides,
+    results,
+    models,
+    slidePool: new SlidePool({ maxOpen: config.maxOpenSlides, cacheBytes: config.slideCacheBytes }),
+    tiles: new EncodedTileCache(config.tileCacheBytes),
+    jobs: new JobQueue<JobRequest>((r, onProgress, signal) => runJob(r, ctx, onProgress, signal)),
+    async slide(id) {
+      const entry = await slides.get(checkId(id, 'slide'));
+      if (!entry) throw notFound(`no slide "${String(id)}"`, 'GET /api/slides lists the slides');
+      return entry;
+    },
+    async analysis(id) {
+      const entry = await results.get(checkId(id, 'analysis'));
+      if (!entry) throw notFound(`no analysis "${String(id)}"`, "a slide's analyses are listed by GET /api/slides/<id>");
+      return entry;
+    },
+    store(a, o) {
+      const key = `${a.id}@${a.version}:${o.key}`;
+      let s = stores.get(key);
+      if (!s) {
+        s = (async () => {
+          // The manifest names the store; it must still lie inside the analysis folder.
+          const dir = await regularFileInside(a.dir, join(a.dir, o.entry.store, '.zattrs'));
+          if (!dir) throw notFound(`the float store of overlay ${o.key} is missing from analysis ${a.id}`, 'run the analysis again');
+          return FloatStore.open(join(dir.real, '..'), { cacheChunks: 8 });
+        })();
+        s.catch(() => stores.get(key) === s && stores.delete(key));
+        stores.set(key, s);
+      }
+      return s;
+    },
+  };
+  return ctx;
+}

@@ -1,0 +1,133 @@
+/**
+ * Models the server can run: `random-resnet18` (seeded, for trying the pipeline) and every
+ * .safetensors / .pt / .pth in the models folder (a `<stem>.surrogate.safetensors` beside one is its
+ * surrogate). What a model offers (arch, classes, layers, each layer's pixels per map value) is read
+ * by building it once per file version; the model is disposed straight after.
+ */
+import { basename, extname, join } from 'node:path';
+import { initEngine, loadModel, randomModel, tf, type Model, type Tensor4D } from '../models/index.js';
+import type { ModelSpec } from '../pool/index.js';
+import { Fingerprint, walkFolder } from './folder-walk.js';
+import { assignIds, idFromRelative } from './ids.js';
+import { realOrUndefined, regularFileInside } from './safe-path.js';
+
+export const RANDOM_MODEL_ID = 'random-resnet18';
+const WEIGHT_EXTENSIONS = ['.safetensors', '.pt', '.pth'];
+/** Side of the probe input used to measure layer scales (a multiple of 32, as every arch needs). */
+const PROBE = 256;
+
+export interface ModelInfo {
+  id: string;
+  name: string;
+  arch: string;
+  classes: number;
+  surrogate: boolean;
+  layers: string[];
+}
+
+export interface ModelEntry {
+  id: string;
+  name: string;
+  spec: ModelSpec;
+  /** How manifests name the weights. */
+  label: string;
+  surrogatePath?: string;
+  version: string;
+}
+
+export interface ModelDescription {
+  info: ModelInfo;
+  /** Input pixels per map value, per layer (4 for ResNet 1_x, 8 for 2_x, ...). */
+  scales: Map<string, number>;
+}
+
+export class ModelCatalog {
+  private entries = new Map<string, ModelEntry>();
+  private readonly described = new Map<string, Promise<ModelDescription>>();
+  private readonly fingerprint: Fingerprint;
+  private scanned = false;
+  private scanning?: Promise<void>;
+  /** Models are built one at a time: each holds its weights in memory while it is measured. */
+  private building: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: { folder?: string; rescanMs?: number; log?: (line: string) => void }) {
+    this.fingerprint = new Fingerprint(options.rescanMs ?? 1000);
+  }
+
+  async list(): Promise<ModelEntry[]> {
+    await this.fresh();
+    return [...this.entries.values()];
+  }
+
+  async get(id: string): Promise<ModelEntry | undefined> {
+    await this.fresh();
+    return this.entries.get(id);
+  }
+
+  /** Arch, classes, layers and layer scales; cached per file version. */
+  describe(entry: ModelEntry): Promise<ModelDescription> {
+    const key = `${entry.id}@${entry.version}`;
+    let d = this.described.get(key);
+    if (!d) {
+      const run = this.building.then(() => measure(entry));
+      this.building = run.catch(() => undefined);
+      d = run;
+      // A failure is not cached: a fixed file is measured again.
+      d.catch(() => this.described.delete(key));
+      this.described.set(key, d);
+    }
+    return d;
+  }
+
+  private async fresh(): Promise<void> {
+    if (this.scanned && !(await this.fingerprint.changed())) return;
+    this.scanning ??= this.scan().finally(() => (this.scanning = undefined));
+    await this.scanning;
+  }
+
+  private async scan(): Promise<void> {
+    const random: ModelEntry = { id: RANDOM_MODEL_ID, name: 'random ResNet18 (seed 0, 2 classes)', spec: { kind: 'random', arch: 'resnet18', classes: 2, seed: 0 }, label: 'random:resnet18', version: '0' };
+    const found: ModelEntry[] = [];
+    const folder = this.options.folder;
+    const rootReal = folder ? await realOrUndefined(folder) : undefined;
+    if (folder && rootReal) {
+      const isWeights = (n: string) => WEIGHT_EXTENSIONS.includes(extname(n).toLowerCase()) && !/\.(surrogate|ckpt)\.safetensors$/i.test(n);
+      const { files, dirs } = await walkFolder(folder, { maxDepth: 2, wantFile: isWeights });
+      for (const f of files) {
+        const stem = f.rel.slice(0, f.rel.length - extname(f.rel).length);
+        const surrogate = await regularFileInside(rootReal, join(rootReal, `${stem}.surrogate.safetensors`));
+        found.push({ id: idFromRelative(stem), name: basename(f.path), spec: { kind: 'file', weights: f.real }, label: f.real, surrogatePath: surrogate?.real, version: `${f.mtimeMs}:${f.size}:${surrogate?.mtimeMs ?? ''}` });
+      }
+      this.fingerprint.record([...dirs, ...files], []);
+    } else {
+      this.fingerprint.record([], folder ? [folder] : []);
+    }
+    const ids = assignIds([random, ...found], (m) => m.id);
+    this.entries = new Map([...ids].map(([id, m]) => [id, { ...m, id }]));
+    this.scanned = true;
+  }
+}
+
+async function measure(entry: ModelEntry): Promise<ModelDescription> {
+  await initEngine({ announce: false });
+  const model: Model = entry.spec.kind === 'random' ? randomModel(entry.spec.arch, entry.spec.classes, entry.spec.seed) : await loadModel(entry.spec.weights);
+  try {
+    const scales = new Map<string, number>();
+    // One forward pass; the layer hook sees every named layer's output size.
+    tf.tidy(() => {
+      const x = tf.zeros([1, PROBE, PROBE, 3]) as Tensor4D;
+      model.forward(x, {
+        layer: (name, y) => {
+          scales.set(name, PROBE / y.shape[1]);
+          return y;
+        },
+      });
+    });
+    return {
+      info: { id: entry.id, name: entry.name, arch: model.arch, classes: model.numClasses, surrogate: entry.surrogatePath !== undefined, layers: [...model.layerNames] },
+      scales,
+    };
+  } finally {
+    model.dispose();
+  }
+}

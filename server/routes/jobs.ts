@@ -1,0 +1,47 @@
+/** Models and jobs: the model list, starting an analysis, a job's state and its event stream. */
+import express, { Router } from 'express';
+import type { ServerContext } from '../context.js';
+import { notFound } from '../http-error.js';
+import { checkId } from '../ids.js';
+import { validateJob } from '../run-job.js';
+import { streamJob } from '../sse.js';
+import type { ModelInfo } from '../model-catalog.js';
+
+export function jobRoutes(ctx: ServerContext): Router {
+  const r = Router();
+
+  r.get('/api/models', async (_req, res) => {
+    const out: ModelInfo[] = [];
+    for (const m of await ctx.models.list()) {
+      try {
+        out.push((await ctx.models.describe(m)).info);
+      } catch (err) {
+        // One unreadable weights file should not hide the others.
+        ctx.log(`sds serve: model ${m.name} cannot be loaded: ${(err as Error).message}`);
+      }
+    }
+    res.json(out);
+  });
+
+  r.post('/api/analyses', express.json({ limit: '64kb' }), async (req, res) => {
+    const job = await validateJob(ctx, req.body);
+    const status = ctx.jobs.submit(job.slide.id, job);
+    res.status(202).json({ job: status.id, events: `/api/jobs/${status.id}/events` });
+  });
+
+  const job = (id: unknown) => {
+    const status = ctx.jobs.get(checkId(id, 'job'));
+    if (!status) throw notFound(`no job "${String(id)}"`, 'POST /api/analyses returns the job id');
+    return status;
+  };
+
+  r.get('/api/jobs/:job', (req, res) => {
+    res.json(job(req.params.job));
+  });
+
+  r.get('/api/jobs/:job/events', (req, res) => {
+    streamJob(res, ctx.jobs, job(req.params.job));
+  });
+
+  return r;
+}
