@@ -22,30 +22,55 @@ export function conv2dFilterGradient(x: Tensor4D, dy: Tensor4D, filterShape: rea
 }
 
 /**
- * d(loss)/d(x) for y = conv2d(x, filter, stride, pad), as a forward convolution: the WASM engine's
- * Conv2DBackpropInput kernel is ~10x slower than a forward conv of the same size. The output
- * gradient is spread to stride 1 (zeros between), padded by k-1-pad (and the remainder on the far
- * side), and convolved with the kernel rotated 180 degrees, in/out channels swapped.
+ * d(loss)/d(x) for y = conv2d(x, filter, stride, pad), as forward convolutions: the WASM engine's
+ * Conv2DBackpropInput kernel is ~10x slower than a forward conv of the same size. Stride 1: the
+ * output gradient padded by k-1-pad and convolved with the kernel rotated 180 degrees, in/out
+ * channels swapped. Stride s: split by output parity; each of the s*s phases of x is a stride-1
+ * convolution of dy with the taps of that phase only, so no multiplication hits a spread zero.
  */
 export function conv2dInputGradient(dy: Tensor4D, filter: Tensor4D, xShape: readonly number[], stride: number, pad: number): Tensor4D {
   return tf.tidy(() => {
     const [kh, kw] = filter.shape;
-    const [n, h, w] = xShape as [number, number, number, number];
-    let g = dy;
-    const [, ho, wo, c] = dy.shape;
-    if (stride > 1) {
-      const s = stride;
-      g = tf.reshape(tf.pad(tf.reshape(dy, [n, ho, 1, wo, 1, c]), [[0, 0], [0, 0], [0, s - 1], [0, 0], [0, s - 1], [0, 0]]), [n, ho * s, wo * s, c]);
-      g = tf.slice(g, [0, 0, 0, 0], [n, (ho - 1) * s + 1, (wo - 1) * s + 1, c]);
+    const [n, h, w, cin] = xShape as [number, number, number, number];
+    if (stride === 1) return phaseGradient(dy, filter, 0, 0, kh, kw, h, w, 1, pad)!;
+    const s = stride;
+    const T = Math.ceil(h / s), U = Math.ceil(w / s);
+    const rows: Tensor4D[] = [];
+    for (let pi = 0; pi < s; pi++) {
+      const cols: Tensor4D[] = [];
+      for (let pj = 0; pj < s; pj++) {
+        const ph = phaseGradient(dy, filter, pi, pj, kh, kw, T, U, s, pad);
+        cols.push(ph ?? (tf.zeros([n, T, U, cin]) as Tensor4D));
+      }
+      // interleave columns: (n, T, U, s, c) -> (n, T, U*s, c)
+      rows.push(tf.reshape(tf.stack(cols, 3), [n, T, U * s, cin]) as Tensor4D);
     }
-    const top = kh - 1 - pad;
-    const left = kw - 1 - pad;
-    const bottom = h + kh - 1 - g.shape[1] - top;
-    const right = w + kw - 1 - g.shape[2] - left;
-    g = tf.pad(g, [[0, 0], [top, bottom], [left, right], [0, 0]]);
-    const rotated = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as Tensor4D;
-    return tf.conv2d(g, rotated, 1, 'valid');
+    const full = tf.reshape(tf.stack(rows, 2), [n, T * s, U * s, cin]) as Tensor4D;
+    return full.shape[1] === h && full.shape[2] === w ? full : (tf.slice(full, [0, 0, 0, 0], [n, h, w, cin]) as Tensor4D);
   });
+}
+
+/**
+ * The input gradient at rows s*t + pi, columns s*u + pj (t < T, u < U): the taps a = a0 + s*m with
+ * a0 = (pi + pad) mod s meet dy row t + q - m, q = (pi + pad - a0) / s. Undefined when the phase has
+ * no taps (e.g. a 1x1 stride-2 kernel at odd rows): its gradient is zero.
+ */
+function phaseGradient(dy: Tensor4D, filter: Tensor4D, pi: number, pj: number, kh: number, kw: number, T: number, U: number, s: number, pad: number): Tensor4D | undefined {
+  const a0 = (pi + pad) % s, b0 = (pj + pad) % s;
+  if (a0 >= kh || b0 >= kw) return undefined;
+  const M = Math.ceil((kh - a0) / s), N = Math.ceil((kw - b0) / s);
+  const q = (pi + pad - a0) / s, r = (pj + pad - b0) / s;
+  const sub = s === 1 ? filter : (tf.stridedSlice(filter, [a0, b0, 0, 0], [kh, kw, filter.shape[2], filter.shape[3]], [s, s, 1, 1]) as Tensor4D);
+  const rotated = tf.transpose(tf.reverse(sub, [0, 1]), [0, 1, 3, 2]) as Tensor4D;
+  // dy rows q-(M-1) .. T-1+q (zeros outside), likewise columns
+  const [, ho, wo] = dy.shape;
+  const window = (lo: number, hi: number, size: number) => ({ padLo: Math.max(0, -lo), start: Math.max(0, lo), end: Math.min(size - 1, hi), padHi: Math.max(0, hi - (size - 1)) });
+  const y = window(q - (M - 1), T - 1 + q, ho);
+  const x = window(r - (N - 1), U - 1 + r, wo);
+  let g = dy;
+  if (y.start > 0 || y.end < ho - 1 || x.start > 0 || x.end < wo - 1) g = tf.slice(g, [0, y.start, x.start, 0], [-1, y.end - y.start + 1, x.end - x.start + 1, -1]);
+  if (y.padLo || y.padHi || x.padLo || x.padHi) g = tf.pad(g, [[0, 0], [y.padLo, y.padHi], [x.padLo, x.padHi], [0, 0]]);
+  return tf.conv2d(g, rotated, 1, 'valid');
 }
 
 let registered = false;
