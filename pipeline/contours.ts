@@ -168,7 +168,7 @@ export class ContourTracer {
     let j = 0;
     for (let i = 0; i < cur.length; i += 3) {
       const s = cur[i]!, e = cur[i + 1]!;
-      while (j < prev.length && prev[j + 1]! <= s) j++;
+      while (j < prev.length && prev[j + 1]! <= s) j += 3;
       let label = -1;
       for (let k = j; k < prev.length && prev[k]! < e; k += 3) label = label < 0 ? this.find(prev[k + 2]!) : this.union(label, prev[k + 2]!);
       cur[i + 2] = label < 0 ? this.newLabel() : label;
@@ -297,7 +297,7 @@ function subtract(a: number[], b: number[], emit: (s: number, e: number, label: 
   for (let i = 0; i < a.length; i += 3) {
     let s = a[i]!;
     const e = a[i + 1]!, l = a[i + 2]!;
-    while (j < b.length && b[j + 1]! <= s) j++;
+    while (j < b.length && b[j + 1]! <= s) j += 3;
     for (let k = j; k < b.length && b[k]! < e; k += 3) {
       if (b[k]! > s) emit(s, b[k]!, l);
       s = Math.max(s, b[k + 1]!);

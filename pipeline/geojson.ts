@@ -32,7 +32,7 @@ export interface RegionOptions {
   sign?: RegionSign;
   /** regions smaller than this (level-0 px²) are dropped, holes smaller than it filled (default: 4 map pixels) */
   minArea?: number;
-  /** Douglas-Peucker tolerance in map pixels (default 0.5) */
+  /** Douglas-Peucker tolerance in map pixels (default 0.7, about half a pixel diagonal: a pixel staircase along a straight edge becomes one segment) */
   tolerance?: number;
   /** output file (default `<analysis>/regions/<variant>/<method>/<layer>.geojson`) */
   out?: string;
@@ -146,7 +146,7 @@ export async function exportSaliencyGeoJson(analysisDir: string, o: RegionOption
   }
   const rank = sign === 'positive' ? (v: number) => v : sign === 'negative' ? (v: number) => -v : Math.abs;
   const minPixels = Math.max(1, o.minArea !== undefined ? o.minArea / (ds * ds) : 4);
-  const tracer = new ContourTracer(store.width, { tolerance: o.tolerance ?? 0.5, minPixels, minHoleArea: minPixels, rank });
+  const tracer = new ContourTracer(store.width, { tolerance: o.tolerance ?? 0.7, minPixels, minHoleArea: minPixels, rank });
 
   const found: Component[] = [];
   const rows = bandRows(store.width, store.chunk);

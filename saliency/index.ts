@@ -15,3 +15,4 @@ export { SurrogateTrainer, DEFAULT_ADAM, type AdamOptions } from './train-surrog
 export { toTorchLayout } from './variants.js';
 export { spearman, ranks } from './stats.js';
 export { evaluate, type EvaluationReport, type EvaluateOptions, type EvaluationData } from './evaluate.js';
+export { auroc, aurocDetail, AurocAccumulator, type AurocOptions, type AurocDetail } from './auroc.js';

@@ -1,3 +1,4 @@
 export { absQuantile, divergingRgb, resizeNearestRgb } from './colormap.js';
 export { writePanel, denormalizeImagenet, type PanelCell } from './panel.js';
 export { lineChartSvg, writeLineChart, type Series } from './line-plot.js';
+export { barChartSvg, writeBarChart, type BarChartOptions } from './bar-chart.js';

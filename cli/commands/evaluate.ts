@@ -1,11 +1,11 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { buildModel, initEngine, loadWeights } from '../../models/index.js';
-import { openPatchSource, type PatchSource } from '../../pipeline/index.js';
+import { localisation, openPatchSource, type GroundTruthMask, type LocalisationRow, type LocalisationScore, type PatchSource } from '../../pipeline/index.js';
 import { evaluate, SurrogatePaths, type EvaluationReport, type MethodName, type Variant } from '../../saliency/index.js';
-import { writeLineChart, type Series } from '../../viz/index.js';
+import { writeBarChart, writeLineChart, type Series } from '../../viz/index.js';
 import { defineCommand } from '../args.js';
 import { BACKEND_OPTION, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
 import { parseMethods, parseVariants, splitList } from '../list.js';
@@ -13,8 +13,8 @@ import { Progress } from '../progress.js';
 
 export const evaluateCommand = defineCommand({
   name: 'evaluate',
-  summary: "The paper's evaluation on a folder of patches: TV, insertion/deletion, prediction difference, randomization; report.md with plots.",
-  usage: 'sds evaluate --weights W [--arch A] --data D [--surrogate P] --out DIR [--layers ...] [--methods grad,deeplift] [--limit 8]',
+  summary: "The paper's evaluation on a folder of patches: TV, insertion/deletion, prediction difference, randomization; with --analysis, localisation AUROC against ground-truth masks; report.md with plots.",
+  usage: 'sds evaluate --weights W [--arch A] --data D [--surrogate P] --out DIR [--layers ...] [--methods grad,deeplift] [--limit 8] [--analysis DIR --mask name=PATH[@downsample],...]',
   options: {
     ...MODEL_OPTIONS,
     patch: { type: 'string', value: 'N', help: 'patch side when --data is a slide or a folder of .svs slides (default 224; tissue only)' },
@@ -29,11 +29,16 @@ export const evaluateCommand = defineCommand({
     steps: { type: 'string', value: 'N', help: 'Integrated Gradients steps (default 50)' },
     'no-randomization': { type: 'boolean', help: 'skip the model randomization test' },
     seed: { type: 'string', value: 'S', help: 'seed for random maps and re-initialisation (default 0)' },
+    analysis: { type: 'string', value: 'DIR', help: 'an `sds analyze` result (DIR/<slide name>): adds localisation AUROC per layer and variant (alone: no --weights/--data needed)' },
+    mask: { type: 'string', value: 'N=P[@D],...', help: 'ground-truth masks for --analysis: name=PNG, optional @downsample (level-0 px per mask px; default slide width / mask width), or a sample slide\'s <name>.json' },
+    score: { type: 'string', value: 'S', help: 'localisation ranks pixels by abs (|saliency|, default), positive or negative saliency' },
   },
   schema: z.object({
     ...MODEL_SCHEMA,
+    // required unless --analysis alone: checked in run()
+    weights: z.string().optional(),
     patch: z.coerce.number().int().min(32).max(4096).default(224),
-    data: z.string({ error: 'is required' }),
+    data: z.string().optional(),
     surrogate: z.string().optional(),
     out: z.string({ error: 'is required' }),
     layers: z.string().optional(),
@@ -43,54 +48,158 @@ export const evaluateCommand = defineCommand({
     steps: z.coerce.number().int().min(1).max(1000).default(50),
     'no-randomization': z.boolean().optional(),
     seed: z.coerce.number().int().min(0).default(0),
+    analysis: z.string().optional(),
+    mask: z.string().optional(),
+    score: z.enum(['abs', 'positive', 'negative']).default('abs'),
   }),
   async run(o) {
-    await initEngine({ engine: o.backend });
-    const w = await loadWeights(o.weights);
-    const model = buildModel(w.tensors, w.source, o.arch);
-    let surrogate: SurrogatePaths | undefined;
-    let source: PatchSource | undefined;
-    try {
-      if (o.surrogate) {
-        const s = await loadWeights(o.surrogate);
-        surrogate = SurrogatePaths.fromStateDict(model, s.tensors, s.source);
-      }
-      const methods = parseMethods(o.methods);
-      const variants = parseVariants(o.variants ?? ['original', 'backward-hook', 'forward-hook', ...(surrogate ? ['surrogate'] : [])].join(','));
-      if (variants.includes('surrogate') && !surrogate) throw new SdsError('BAD_ARGUMENT', 'the surrogate variant needs --surrogate PATHS');
-      const stageEnds = model.layerNames.filter((l, i, all) => l !== 'input' && all[i + 1]?.split('_')[0] !== l.split('_')[0]);
-      const layers = o.layers ? splitList(o.layers) : ['input', ...stageEnds];
-      source = await openPatchSource(o.data, model.normalization, { patch: o.patch });
-      process.stderr.write(`sds: evaluating ${model.arch} on ${Math.min(o.limit, source.count)} patches of ${source.description}\n`);
+    if (o.mask && !o.analysis) throw new SdsError('BAD_ARGUMENT', 'evaluate: --mask needs --analysis DIR (the analysis whose maps are scored)');
+    if (o.analysis && !o.mask) throw new SdsError('BAD_ARGUMENT', 'evaluate: --analysis needs --mask name=PNG[@downsample]', { suggestion: 'e.g. --mask nuclei=slide.nuclei.png' });
+    // the paper's evaluation unless only localisation was asked for
+    const paper = !o.analysis || o.weights !== undefined || o.data !== undefined;
+    for (const k of ['weights', 'data'] as const) {
+      if (paper && !o[k]) throw new SdsError('BAD_ARGUMENT', `evaluate: --${k}: is required`, { suggestion: 'see: sds evaluate --help (--analysis DIR --mask ... alone scores localisation without a model)' });
+    }
+    let md = '';
+    let json: Record<string, unknown> = {};
+    if (paper) {
+      const r = await paperEvaluation({ ...o, weights: o.weights!, data: o.data! });
+      md = r.md;
+      json = { ...r.report };
+    }
+    if (o.analysis) {
+      const masks = await expandSampleMasks(parseMasks(o.mask!));
       let progress: Progress | undefined;
-      const report = await evaluate(model, w.tensors, source, {
-        layers,
-        methods,
-        variants,
-        surrogate,
-        limit: o.limit,
-        steps: o.steps,
-        randomization: !o['no-randomization'],
-        seed: o.seed,
-        onProgress: (what, done, total) => {
-          if (!progress || done === 0) progress = new Progress('jobs', total);
-          progress.update(done, what);
-        },
+      const rows = await localisation(o.analysis, masks, {
+        score: o.score,
+        onProgress: (done, total, what) => (progress ??= new Progress('overlays', total)).update(done, what),
       });
       progress?.done();
       await mkdir(o.out, { recursive: true });
-      const md = await writeReport(o.out, report, model.arch, layers, methods, variants);
-      await writeFile(join(o.out, 'report.json'), `${JSON.stringify(report, null, 1)}\n`);
-      process.stdout.write(md);
-      process.stderr.write(`sds: report -> ${join(o.out, 'report.md')}\n`);
-      return 0;
-    } finally {
-      await source?.close?.();
-      surrogate?.dispose();
-      model.dispose();
+      const section = await writeLocalisation(o.out, o.analysis, rows, o.score);
+      md = md ? `${md}\n${section}` : `# Saliency evaluation\n\n${section}`;
+      json.localisation = rows;
+      await writeFile(join(o.out, 'report.md'), md);
+      process.stdout.write(section);
     }
+    await writeFile(join(o.out, 'report.json'), `${JSON.stringify(json, null, 1)}\n`);
+    process.stderr.write(`sds: report -> ${join(o.out, 'report.md')}\n`);
+    return 0;
   },
 });
+
+type PaperOptions = Omit<z.infer<typeof evaluateCommand.schema>, 'weights' | 'data'> & { weights: string; data: string };
+
+async function paperEvaluation(o: PaperOptions): Promise<{ md: string; report: EvaluationReport }> {
+  await initEngine({ engine: o.backend });
+  const w = await loadWeights(o.weights);
+  const model = buildModel(w.tensors, w.source, o.arch);
+  let surrogate: SurrogatePaths | undefined;
+  let source: PatchSource | undefined;
+  try {
+    if (o.surrogate) {
+      const s = await loadWeights(o.surrogate);
+      surrogate = SurrogatePaths.fromStateDict(model, s.tensors, s.source);
+    }
+    const methods = parseMethods(o.methods);
+    const variants = parseVariants(o.variants ?? ['original', 'backward-hook', 'forward-hook', ...(surrogate ? ['surrogate'] : [])].join(','));
+    if (variants.includes('surrogate') && !surrogate) throw new SdsError('BAD_ARGUMENT', 'the surrogate variant needs --surrogate PATHS');
+    const stageEnds = model.layerNames.filter((l, i, all) => l !== 'input' && all[i + 1]?.split('_')[0] !== l.split('_')[0]);
+    const layers = o.layers ? splitList(o.layers) : ['input', ...stageEnds];
+    source = await openPatchSource(o.data, model.normalization, { patch: o.patch });
+    process.stderr.write(`sds: evaluating ${model.arch} on ${Math.min(o.limit, source.count)} patches of ${source.description}\n`);
+    let progress: Progress | undefined;
+    const report = await evaluate(model, w.tensors, source, {
+      layers,
+      methods,
+      variants,
+      surrogate,
+      limit: o.limit,
+      steps: o.steps,
+      randomization: !o['no-randomization'],
+      seed: o.seed,
+      onProgress: (what, done, total) => {
+        if (!progress || done === 0) progress = new Progress('jobs', total);
+        progress.update(done, what);
+      },
+    });
+    progress?.done();
+    await mkdir(o.out, { recursive: true });
+    const md = await writeReport(o.out, report, model.arch, layers, methods, variants);
+    process.stdout.write(md);
+    return { md, report };
+  } finally {
+    await source?.close?.();
+    surrogate?.dispose();
+    model.dispose();
+  }
+}
+
+/** `name=PATH[@downsample]`, comma-separated; without `name=` the file name names the mask. */
+export function parseMasks(s: string): GroundTruthMask[] {
+  return splitList(s).map((item) => {
+    const eq = item.indexOf('=');
+    let name = eq > 0 ? item.slice(0, eq) : '';
+    let png = eq > 0 ? item.slice(eq + 1) : item;
+    let downsample: number | undefined;
+    const at = png.lastIndexOf('@');
+    if (at > 0 && /^\d+(\.\d+)?$/.test(png.slice(at + 1))) {
+      downsample = Number(png.slice(at + 1));
+      png = png.slice(0, at);
+      if (!(downsample > 0)) throw new SdsError('BAD_ARGUMENT', `--mask ${item}: the downsample must be positive`);
+    }
+    if (!name) name = basename(png).replace(/\.[^.]+$/, '');
+    if (!png) throw new SdsError('BAD_ARGUMENT', `--mask "${item}" names no file`, { suggestion: 'use name=PATH[@downsample]' });
+    return { name, png, downsample };
+  });
+}
+
+/**
+ * A generated sample's `<name>.json` stands for its ground truth: nuclei and tumour masks with their
+ * downsamples (the tissue mask is what the analysis already restricts to, so it is left out).
+ */
+async function expandSampleMasks(masks: GroundTruthMask[]): Promise<GroundTruthMask[]> {
+  const out: GroundTruthMask[] = [];
+  for (const m of masks) {
+    if (!m.png.endsWith('.json')) {
+      out.push(m);
+      continue;
+    }
+    let j: { masks?: Record<string, { file: string; downsample: number }> };
+    try {
+      j = JSON.parse(await readFile(m.png, 'utf8')) as typeof j;
+    } catch (cause) {
+      throw new SdsError('BAD_INPUT', `cannot read ${m.png}`, { cause, suggestion: 'give name=PNG[@downsample], or the JSON written beside a generated sample slide' });
+    }
+    const found = Object.entries(j.masks ?? {}).filter(([k]) => k !== 'tissue');
+    if (!found.length) throw new SdsError('BAD_INPUT', `${m.png} lists no masks`, { suggestion: 'give name=PNG[@downsample]' });
+    for (const [k, v] of found) out.push({ name: k, png: join(dirname(m.png), v.file), downsample: v.downsample });
+  }
+  return out;
+}
+
+async function writeLocalisation(dir: string, analysis: string, rows: LocalisationRow[], score: LocalisationScore): Promise<string> {
+  const scoreName = { abs: '|saliency|', positive: 'saliency', negative: '-saliency' }[score];
+  let md = `## Localisation against ground truth (AUROC)\n\nAnalysis \`${analysis}\`. For each overlay, the AUROC of its map over tissue pixels against each mask brought to the overlay's resolution (an overlay pixel is inside when at least half of its area is). 0.5 is chance, 1 a map that ranks every mask pixel above every other. The charts rank by ${scoreName}; the tables also give |v| and the signed value v: below 0.5 for v means the structure carries negative saliency (the AUROC of -v is 1 minus it). Model outputs are class probabilities, for reference.\n\n`;
+  const overlays = [...new Map(rows.map((r) => [`${r.variant}/${r.method}/${r.layer}`, r])).values()];
+  const multiMethod = new Set(overlays.filter((r) => r.variant !== 'model').map((r) => r.method)).size > 1;
+  const seriesName = (r: LocalisationRow) => (r.variant === 'model' ? 'model output' : multiMethod ? `${r.variant} ${r.method}` : r.variant);
+  for (const mask of [...new Set(rows.map((r) => r.mask))]) {
+    const mine = rows.filter((r) => r.mask === mask);
+    const layers = [...new Set(mine.map((r) => r.layer))];
+    const names = [...new Set(mine.map(seriesName))];
+    const series: Series[] = names.map((name) => ({ name, values: layers.map((l) => mine.find((r) => seriesName(r) === name && r.layer === l)?.auroc ?? NaN) }));
+    const file = `localisation-${mask.replace(/[^A-Za-z0-9_-]+/g, '_')}`;
+    await writeBarChart(join(dir, file), `Localisation of ${mask}: AUROC of ${scoreName}`, layers, series, 'AUROC', { yRange: [0, 1], reference: { value: 0.5, label: 'chance' } });
+    md += `### ${mask}\n\n![localisation ${mask}](${file}.png)\n\n`;
+    md += table(
+      ['variant', 'method', 'layer', `AUROC ${scoreName}`, 'AUROC abs', 'AUROC signed', 'mask pixels', 'tissue pixels'],
+      mine.map((r) => [r.variant, r.method, r.layer, f4(r.auroc), f4(r.aurocAbs), f4(r.aurocSigned), String(r.positives), `${r.n}${r.exact ? '' : ` (binned, ±${r.maxError.toExponential(1)})`}`]),
+    );
+    md += '\n';
+  }
+  return md;
+}
 
 const f4 = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : '-');
 
