@@ -1,0 +1,173 @@
+/**
+ * "Analyse slide…": a small form (model, layers, methods, variants, patch) that POSTs an analysis
+ * job, then the job's progress from its Server-Sent Events (count, rate, ETA) until it is done.
+ */
+import { listModels, startAnalysis } from './api.js';
+import { formatDuration } from './format.js';
+
+/** @typedef {import('./api.js').ModelInfo} ModelInfo */
+/** @typedef {import('./api.js').JobProgress} JobProgress */
+
+const METHODS = ['grad', 'deeplift', 'ig'];
+const VARIANTS = ['original', 'backward-hook', 'forward-hook', 'surrogate'];
+const DEFAULT_LAYERS = ['1_1', '2_1'];
+
+/** @param {string} id */
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+/**
+ * @param {HTMLElement} root
+ * @param {string} name
+ * @param {string[]} values
+ * @param {(v: string) => boolean} checked
+ */
+function checkboxes(root, name, values, checked) {
+  root.replaceChildren(
+    ...values.map((v) => {
+      const label = document.createElement('label');
+      const input = document.createElement('input');
+      input.type = 'checkbox';
+      input.name = name;
+      input.value = v;
+      input.checked = checked(v);
+      label.append(input, ` ${v}`);
+      return label;
+    }),
+  );
+}
+
+/** @param {HTMLElement} root @returns {string[]} */
+const checkedValues = (root) => [...root.querySelectorAll('input:checked')].map((i) => /** @type {HTMLInputElement} */ (i).value);
+
+/**
+ * @param {{ slide: () => { id: string, name: string } | null, onDone: (slide: string, analysis: string) => void, onError: (err: unknown) => void }} app
+ */
+export function bindAnalyzeForm(app) {
+  const dialog = /** @type {HTMLDialogElement} */ ($('analyze'));
+  const form = /** @type {HTMLFormElement} */ ($('analyze-form'));
+  const modelSelect = /** @type {HTMLSelectElement} */ ($('analyze-model'));
+  const formError = $('analyze-error');
+  /** @type {ModelInfo[]} */
+  let models = [];
+
+  const renderModel = () => {
+    const m = models.find((x) => x.id === modelSelect.value);
+    if (!m) return;
+    checkboxes($('analyze-layers'), 'layers', m.layers, (l) => DEFAULT_LAYERS.includes(l));
+    checkboxes($('analyze-methods'), 'methods', METHODS, (v) => v === 'grad');
+    checkboxes($('analyze-variants'), 'variants', VARIANTS.filter((v) => v !== 'surrogate' || m.surrogate), (v) => v === 'original' || v === 'backward-hook');
+  };
+  modelSelect.addEventListener('change', renderModel);
+
+  $('analyze-open').addEventListener('click', async () => {
+    const slide = app.slide();
+    if (!slide) return;
+    $('analyze-slide').textContent = slide.name;
+    formError.hidden = true;
+    try {
+      models = await listModels();
+    } catch (err) {
+      app.onError(err);
+      return;
+    }
+    modelSelect.replaceChildren(
+      ...models.map((m) => {
+        const o = new Option(m.name + (m.surrogate ? ' + surrogate' : ''), m.id);
+        o.title = `${m.arch}, ${m.classes} classes`;
+        return o;
+      }),
+    );
+    renderModel();
+    dialog.showModal();
+  });
+  $('analyze-cancel').addEventListener('click', () => dialog.close());
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const slide = app.slide();
+    if (!slide) return;
+    const body = {
+      slide: slide.id,
+      model: modelSelect.value,
+      layers: checkedValues($('analyze-layers')),
+      methods: checkedValues($('analyze-methods')),
+      variants: checkedValues($('analyze-variants')),
+      patch: Number(/** @type {HTMLInputElement} */ ($('analyze-patch')).value),
+    };
+    const missing = ['layers', 'methods', 'variants'].filter((k) => !(/** @type {Record<string, unknown[]>} */ (/** @type {unknown} */ (body))[k]?.length));
+    if (missing.length) {
+      formError.textContent = `choose at least one of: ${missing.join(', ')}`;
+      formError.hidden = false;
+      return;
+    }
+    try {
+      const job = await startAnalysis(body);
+      dialog.close();
+      follow(job.events, slide, app);
+    } catch (err) {
+      // a bad field is named by the server: show it beside the form
+      formError.textContent = err instanceof Error ? err.message : String(err);
+      formError.hidden = false;
+    }
+  });
+}
+
+/**
+ * @param {string} url the job's event stream
+ * @param {{ id: string, name: string }} slide
+ * @param {{ onDone: (slide: string, analysis: string) => void, onError: (err: unknown) => void }} app
+ */
+function follow(url, slide, app) {
+  const box = $('job');
+  const bar = /** @type {HTMLProgressElement} */ ($('job-progress'));
+  const text = $('job-text');
+  box.hidden = false;
+  box.dataset.state = 'queued';
+  bar.removeAttribute('value');
+  text.textContent = `${slide.name}: waiting to start…`;
+  const events = new EventSource(url);
+  events.addEventListener('progress', (e) => {
+    const p = /** @type {JobProgress} */ (JSON.parse(/** @type {MessageEvent} */ (e).data));
+    box.dataset.state = 'running';
+    if (p.total > 0) {
+      bar.max = p.total;
+      bar.value = p.done;
+    }
+    if (p.total === 0) {
+      // the patch count is known once the tissue is found
+      text.textContent = `${slide.name}: finding tissue…`;
+      return;
+    }
+    const rate = p.rate > 0 ? ` · ${p.rate >= 10 ? p.rate.toFixed(0) : p.rate.toFixed(2)} patches/s` : '';
+    const eta = p.done < p.total && p.rate > 0 ? ` · ETA ${formatDuration(p.eta)}` : '';
+    text.textContent = `${slide.name}: ${p.done} / ${p.total} patches${rate}${eta}`;
+  });
+  events.addEventListener('done', (e) => {
+    events.close();
+    const { analysis } = /** @type {{ analysis: string }} */ (JSON.parse(/** @type {MessageEvent} */ (e).data));
+    box.dataset.state = 'done';
+    bar.max = 1;
+    bar.value = 1;
+    text.textContent = `${slide.name}: done`;
+    setTimeout(() => {
+      if (box.dataset.state === 'done') box.hidden = true;
+    }, 4000);
+    app.onDone(slide.id, analysis);
+  });
+  events.addEventListener('failed', (e) => {
+    events.close();
+    const { error } = /** @type {{ error: string | { message?: string } }} */ (JSON.parse(/** @type {MessageEvent} */ (e).data));
+    box.dataset.state = 'failed';
+    const message = typeof error === 'string' ? error : (error?.message ?? 'unknown error');
+    text.textContent = `${slide.name}: failed`;
+    app.onError(new Error(`the analysis of ${slide.name} failed: ${message}`));
+  });
+  events.addEventListener('error', () => {
+    // EventSource reconnects by itself (the server resends the state); only a closed stream is final
+    if (events.readyState === EventSource.CLOSED && box.dataset.state !== 'done' && box.dataset.state !== 'failed') {
+      box.dataset.state = 'failed';
+      text.textContent = `${slide.name}: lost contact with the server`;
+      app.onError(new Error('lost contact with the analysis job'));
+    }
+  });
+}
