@@ -20,7 +20,8 @@ export type SdsErrorCode =
   | 'BACKEND_UNAVAILABLE'
   | 'SLIDE_UNREADABLE'
   | 'SLIDE_UNSUPPORTED'
-  | 'ABORTED';
+  | 'ABORTED'
+  | 'QUEUE_UNAVAILABLE';
 
 export class SdsError extends Error {
   readonly code: SdsErrorCode;

@@ -1,21 +1,35 @@
-import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { extname, join } from 'node:path';
+import { z } from 'zod';
 import { SdsError, formatError } from '../../core/errors.js';
 import { initEngine } from '../../models/index.js';
-import { analyzeCommand, analyzeWithProgress } from './analyze.js';
+import { LocalQueue, type BatchQueue, type SlideAnalysisOptions, type SlideStatus, type SlideTask, type WorkListener } from '../../queue/index.js';
+import { analyzeCommand, modelSpec, type AnalyzeCliOptions } from './analyze.js';
 import { defineCommand } from '../args.js';
-import { formatSeconds } from '../progress.js';
+import { parseMethods, parseVariants, splitList } from '../list.js';
+import { Progress, formatSeconds } from '../progress.js';
 import { printTable } from './predict.js';
+import { QUEUE_OPTIONS, QUEUE_SCHEMA, connectQueue } from './worker.js';
 
 const SLIDE_EXT = new Set(['.svs', '.tif', '.tiff']);
 
 export const batchCommand = defineCommand({
   name: 'batch',
-  summary: 'Analyze every slide of a folder; finished slides are skipped, so a rerun resumes; failures are reported, not fatal.',
-  usage: 'sds batch <folder> --out DIR --weights W [the options of sds analyze]',
-  options: analyzeCommand.options,
-  schema: analyzeCommand.schema,
+  summary: 'Analyze every slide of a folder (or, with --queue, enqueue them for sds worker); finished slides are skipped, so a rerun resumes; failures are reported, not fatal.',
+  usage: 'sds batch <folder> --out DIR --weights W [the options of sds analyze] [--queue redis://HOST:PORT [--chunk 16] [--attempts 3] [--retry-delay 10]]',
+  options: {
+    ...analyzeCommand.options,
+    ...QUEUE_OPTIONS,
+    chunk: { type: 'string', value: 'N', help: 'with --queue: patch batches per queue job; a big slide is spread over many workers (default 16)' },
+    attempts: { type: 'string', value: 'N', help: 'with --queue: tries per job before its slide counts as failed (default 3)' },
+    'retry-delay': { type: 'string', value: 'S', help: 'with --queue: seconds before the first retry, doubled for each further one (default 10)' },
+  },
+  schema: analyzeCommand.schema.extend({
+    ...QUEUE_SCHEMA,
+    chunk: z.coerce.number().int().min(1).max(100_000).default(16),
+    attempts: z.coerce.number().int().min(1).max(100).default(3),
+    'retry-delay': z.coerce.number().min(0).max(86_400).default(10),
+  }),
   async run(o, positionals) {
     const folder = positionals[0];
     if (!folder || positionals.length > 1) throw new SdsError('BAD_ARGUMENT', 'give exactly one folder of slides', { suggestion: 'sds batch <folder> --out DIR --weights W' });
@@ -26,39 +40,101 @@ export const batchCommand = defineCommand({
       throw new SdsError('FILE_NOT_FOUND', `cannot read folder ${folder}`, { cause });
     }
     if (!names.length) throw new SdsError('BAD_INPUT', `no slides (.svs, .tif, .tiff) in ${folder}`);
-    await initEngine({ engine: o.backend });
-    const rows: string[][] = [];
-    const t0 = performance.now();
-    let failures = 0, patches = 0, worked = 0, workSeconds = 0;
-    for (const [i, name] of names.entries()) {
-      const manifest = join(o.out, basename(name, extname(name)), 'manifest.json');
-      const elapsed = (performance.now() - t0) / 1000;
-      // overall ETA from the slides analysed so far in this run (skipped ones cost nothing)
-      const todo = names.length - i;
-      const eta = worked ? formatSeconds((workSeconds / worked) * todo) : '--';
-      process.stderr.write(`sds: slide ${i + 1}/${names.length} ${name}  elapsed ${formatSeconds(elapsed)}  ETA ${eta}\n`);
-      if (existsSync(manifest)) {
-        rows.push([name, 'done earlier', '-', '-']);
-        continue;
-      }
-      const s0 = performance.now();
+    const options = slideOptions(o);
+    const tasks: SlideTask[] = names.map((name) => ({ slide: join(folder, name), options }));
+    if (o.queue) {
+      // connect before loading the engine: an unreachable Redis is reported at once
+      const q = await connectQueue({ ...o, queue: o.queue }, { chunkBatches: o.chunk, attempts: o.attempts, retryDelayMs: o['retry-delay'] * 1000 });
       try {
-        const r = await analyzeWithProgress(o, join(folder, name), `[${i + 1}/${names.length}] `);
-        patches += r.manifest.patches.count;
-        const resumed = r.stats.reused ? ` (resumed: ${r.stats.reused}/${r.stats.reused + r.stats.computed} batches from the journal)` : '';
-        rows.push([name, `done${resumed}`, String(r.manifest.patches.count), formatSeconds(r.stats.seconds)]);
-      } catch (err) {
-        failures++;
-        process.stderr.write(`${formatError(err)}\n`);
-        rows.push([name, `failed: ${(err as Error).message.split('\n')[0]}`, '-', formatSeconds((performance.now() - s0) / 1000)]);
+        await initEngine({ engine: o.backend });
+        return await enqueueAll(q, tasks, `sds worker --queue ${o.queue}${o['queue-name'] ? ` --queue-name ${o['queue-name']}` : ''}`);
+      } finally {
+        await q.close();
       }
-      worked++;
-      workSeconds += (performance.now() - s0) / 1000;
     }
-    process.stdout.write('\n');
-    printTable(['slide', 'status', 'patches', 'time'], rows);
-    const secs = (performance.now() - t0) / 1000;
-    process.stdout.write(`${names.length} slides, ${failures} failed, ${patches} patches, ${formatSeconds(secs)} in all${patches ? ` (${(patches / secs).toFixed(2)} patches/s)` : ''}\n`);
-    return failures ? 1 : 0;
+    await initEngine({ engine: o.backend });
+    return runLocally(new LocalQueue(), tasks, o.workers);
   },
 });
+
+/** The analysis settings shared by every slide of the batch, as plain JSON. */
+function slideOptions(o: AnalyzeCliOptions): SlideAnalysisOptions {
+  return {
+    out: o.out,
+    model: modelSpec(o.weights, o.arch),
+    surrogate: o.surrogate,
+    layers: splitList(o.layers),
+    methods: parseMethods(o.methods),
+    variants: parseVariants(o.variants),
+    patch: o.patch,
+    level: o.level,
+    mpp: o.mpp,
+    overlap: o.overlap,
+    batch: o.batch,
+    target: o.target,
+    outputs: !o['no-outputs'],
+  };
+}
+
+/** Slide after slide in this process, each with a progress line; a summary table at the end. */
+async function runLocally(q: BatchQueue, tasks: SlideTask[], workers: number | undefined): Promise<number> {
+  const t0 = performance.now();
+  let worked = 0, workSeconds = 0;
+  let bar: Progress | undefined;
+  const listener: WorkListener = {
+    started: (job) => {
+      // overall ETA from the slides analysed so far in this run (skipped ones cost nothing)
+      const todo = (job.of ?? 0) - (job.index ?? 1) + 1;
+      const eta = worked ? formatSeconds((workSeconds / worked) * todo) : '--';
+      process.stderr.write(`sds: slide ${job.index}/${job.of} ${job.slide}  elapsed ${formatSeconds((performance.now() - t0) / 1000)}  ETA ${eta}\n`);
+      bar = undefined;
+    },
+    progress: (job, done, total, note) => (bar ??= new Progress(`[${job.index}/${job.of}] patches`, total)).update(done, note),
+    finished: (_job, r) => {
+      bar?.done();
+      if (!r.ok) process.stderr.write(`${formatError(r.error)}\n`);
+      worked++;
+      workSeconds += r.seconds;
+    },
+  };
+  await q.enqueue(tasks);
+  await q.work({ workers, listener });
+  const slides = await q.status();
+  process.stdout.write('\n');
+  printTable(['slide', 'status', 'patches', 'time'], slides.map(localRow));
+  const failures = slides.filter((s) => s.state === 'failed').length;
+  const patches = slides.reduce((s, x) => s + (x.note === 'done earlier' ? 0 : (x.patches ?? 0)), 0);
+  const secs = (performance.now() - t0) / 1000;
+  process.stdout.write(`${slides.length} slides, ${failures} failed, ${patches} patches, ${formatSeconds(secs)} in all${patches ? ` (${(patches / secs).toFixed(2)} patches/s)` : ''}\n`);
+  return failures ? 1 : 0;
+}
+
+function localRow(s: SlideStatus): string[] {
+  if (s.note === 'done earlier') return [s.slide, 'done earlier', '-', '-'];
+  const time = s.seconds === undefined ? '-' : formatSeconds(s.seconds);
+  if (s.state === 'failed') return [s.slide, `failed: ${s.note ?? ''}`, '-', time];
+  return [s.slide, `done${s.note ? ` (${s.note})` : ''}`, String(s.patches ?? '-'), time];
+}
+
+/** Plans each slide and enqueues its chunk jobs; prints what was enqueued. */
+async function enqueueAll(q: BatchQueue, tasks: SlideTask[], workerHint: string): Promise<number> {
+  const rows: string[][] = [];
+  let failed = 0, enqueued = 0, jobs = 0;
+  for (const [i, t] of tasks.entries()) {
+    process.stderr.write(`sds: planning slide ${i + 1}/${tasks.length} ${t.slide}\n`);
+    const [r] = await q.enqueue([t]);
+    if (!r) continue;
+    if (r.state === 'failed') failed++;
+    if (r.state === 'enqueued') {
+      enqueued++;
+      jobs += (r.chunks ?? 0) + 1;
+    }
+    const state = { enqueued: 'enqueued', 'already-queued': 'already queued', 'done-earlier': 'done earlier', failed: 'failed' }[r.state];
+    rows.push([r.slide, state, r.chunks === undefined ? '-' : String(r.chunks), r.batches === undefined ? '-' : String(r.batches), r.patches === undefined ? '-' : String(r.patches), r.note ?? '']);
+  }
+  process.stdout.write('\n');
+  printTable(['slide', 'status', 'chunks', 'batches', 'patches', 'note'], rows);
+  process.stdout.write(`${tasks.length} slides: ${enqueued} enqueued (${jobs} jobs), ${tasks.length - enqueued - failed} skipped, ${failed} failed\n`);
+  if (enqueued) process.stdout.write(`run on each machine: ${workerHint}   (progress: sds status --queue ...)\n`);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,107 @@
+/**
+ * The batch runner's one contract. `sds batch` fills a queue with slides and someone works it:
+ * the local queue works it in this process, the BullMQ queue in `sds worker` processes on any
+ * number of machines. Both report the same per-slide status.
+ */
+import type { AnalyzeOptions } from '../pipeline/index.js';
+
+/**
+ * A slide's analysis settings as plain JSON (what a queue job carries to another machine):
+ * AnalyzeOptions without the slide, callbacks, signal and the per-machine thread count.
+ */
+export type SlideAnalysisOptions = Omit<AnalyzeOptions, 'slide' | 'signal' | 'onProgress' | 'onPlan' | 'workers' | 'journal'>;
+
+export interface SlideTask {
+  /** the slide file; its results go to `<options.out>/<slide name>/` */
+  slide: string;
+  options: SlideAnalysisOptions;
+}
+
+export type EnqueueState = 'enqueued' | 'already-queued' | 'done-earlier' | 'failed';
+
+export interface EnqueueOutcome {
+  slide: string;
+  state: EnqueueState;
+  /** queue jobs made for the slide (chunks of its patch grid) */
+  chunks?: number;
+  batches?: number;
+  patches?: number;
+  /** why it failed or was not enqueued */
+  note?: string;
+}
+
+export type SlideState = 'queued' | 'running' | 'finalizing' | 'done' | 'failed';
+
+export interface SlideStatus {
+  /** slide file name */
+  slide: string;
+  /** the slide's results folder */
+  dir: string;
+  state: SlideState;
+  chunks: { done: number; total: number };
+  /** patch batches finished (completed chunks plus the running chunks' progress) */
+  batches: { done: number; total: number };
+  patches?: number;
+  seconds?: number;
+  /** failed or retried jobs of this slide (attempts beyond the first) */
+  retries: number;
+  /** why it failed (the failing job's last error), or how it went ("done earlier", "resumed ...") */
+  note?: string;
+}
+
+/** One unit of queue work as workers report it. */
+export interface JobInfo {
+  id: string;
+  /** 'slide' (a whole slide, local), 'chunk', 'finalize', or another registered kind */
+  kind: string;
+  slide?: string;
+  /** what it covers, e.g. "batches 8-15 of 40" */
+  label: string;
+  /** position among the jobs of this run and their count, when known (local queue) */
+  index?: number;
+  of?: number;
+}
+
+export interface JobOutcome {
+  ok: boolean;
+  seconds: number;
+  /** the error's first line, or a summary ("4 batches computed, 2 from the journal") */
+  message?: string;
+  error?: unknown;
+  /** a failed job that will be tried again */
+  retry?: boolean;
+  /** a job handed back to the queue unfinished (shutdown) */
+  released?: boolean;
+}
+
+export interface WorkListener {
+  started?(job: JobInfo): void;
+  progress?(job: JobInfo, done: number, total: number, note?: string): void;
+  finished?(job: JobInfo, outcome: JobOutcome): void;
+  /** anything else worth a line (connection trouble, shutdown) */
+  log?(message: string): void;
+}
+
+export interface WorkOptions {
+  /** compute threads per process (the analysis worker pool); default the number of cores */
+  workers?: number;
+  /**
+   * Stops work. The local queue stops between slides; a queue worker hands unfinished chunks
+   * back (their journalled batches are kept) and lets a running finalize finish.
+   */
+  signal?: AbortSignal;
+  listener?: WorkListener;
+}
+
+export interface BatchQueue {
+  /** Adds slides; slides with a manifest are skipped, slides already queued are left as they are. */
+  enqueue(tasks: SlideTask[]): Promise<EnqueueOutcome[]>;
+  /**
+   * Works the queue: the local queue until it is empty, a distributed queue until `signal`
+   * aborts (other processes may be adding and working at the same time).
+   */
+  work(options?: WorkOptions): Promise<void>;
+  /** Every known slide with its progress, in enqueue order. */
+  status(): Promise<SlideStatus[]>;
+  close(): Promise<void>;
+}
