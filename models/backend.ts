@@ -1,5 +1,6 @@
 import { SdsError } from '../core/errors.js';
 import { registerConvGradients } from './conv-gradients.js';
+import { shareWasmBuffers } from './wasm-sharing.js';
 import { tf } from './tf.js';
 
 /** User-facing engine names; the tfjs backend behind each is in `TFJS_NAME`. */
@@ -27,6 +28,7 @@ async function tryEngine(engine: Engine): Promise<string | undefined> {
     if (!(await tf.setBackend(TFJS_NAME[engine]))) return 'backend did not initialise';
     await tf.ready();
     registerConvGradients();
+    if (engine === 'wasm' && process.env.SDS_WASM_SHARE === '1') shareWasmBuffers();
     return undefined;
   } catch (err) {
     const msg = (err as Error).message ?? String(err);

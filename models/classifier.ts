@@ -42,6 +42,7 @@ abstract class EncoderModel implements Model {
     assertLayer(this, layer);
     const below = KeptFeatures.of(this.encoder, layer, x, hooks);
     return {
+      value: below.value,
       run: (value, h) => {
         const r = new HookRunner(h);
         const { features } = this.encoder.forward(value, r, undefined, { layer, value, below: below.forBatch(value.shape[0]) });

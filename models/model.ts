@@ -40,6 +40,8 @@ export interface Model {
 }
 
 export interface LayerStart {
+  /** The layer's output for `x` (kept until `dispose`). */
+  readonly value: Tensor4D;
   /** Output for `value` in place of the layer's output; `value`'s batch may be k times x's. */
   run(value: Tensor4D, hooks?: ForwardHooks): Tensor;
   dispose(): void;

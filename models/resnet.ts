@@ -5,6 +5,7 @@
 import { HookRunner, type ForwardHooks } from './hooks.js';
 import { BatchNorm2d, Conv2d } from './layers.js';
 import type { ParamBinder } from './params.js';
+import { block as runBlock } from './checkpoint.js';
 import { tf, type Tensor4D } from './tf.js';
 
 export type ResNetDepth = 18 | 34 | 50;
@@ -104,6 +105,8 @@ export interface EncoderFeatures {
 
 export class ResNetEncoder {
   readonly depth: ResNetDepth;
+  /** Channels of the stem (64 in torchvision); stage s has width * 2^(s-1) planes. */
+  readonly width: number;
   readonly outChannels: number;
   /** Channels of the stem and of each stage output. */
   readonly featureChannels: readonly number[];
@@ -120,14 +123,17 @@ export class ResNetEncoder {
     private readonly naming: ResNetNaming,
   ) {
     this.depth = depth;
-    this.conv1 = new Conv2d(b, naming.conv1, { inChannels: 3, outChannels: 64, kernel: 7, stride: 2, padding: 3 });
-    this.bn1 = new BatchNorm2d(b, naming.bn1, 64);
+    // torchvision's width is 64; narrower ResNets (the demo models) say theirs through conv1's shape
+    const width = b.shapeOf(`${naming.conv1}.weight`)?.[0] ?? 64;
+    this.width = width;
+    this.conv1 = new Conv2d(b, naming.conv1, { inChannels: 3, outChannels: width, kernel: 7, stride: 2, padding: 3 });
+    this.bn1 = new BatchNorm2d(b, naming.bn1, width);
     const isBottleneck = depth === 50;
     const make = isBottleneck ? bottleneck : basicBlock;
     const expansion = isBottleneck ? 4 : 1;
-    let cin = 64;
+    let cin = width;
     this.stages = RESNET_BLOCKS[depth].map((count, s) => {
-      const planes = 64 * 2 ** s;
+      const planes = width * 2 ** s;
       const blocks: Block[] = [];
       for (let i = 0; i < count; i++) {
         const stride = i === 0 && s > 0 ? 2 : 1;
@@ -137,7 +143,7 @@ export class ResNetEncoder {
       return blocks;
     });
     this.outChannels = cin;
-    this.featureChannels = [64, ...[1, 2, 3, 4].map((s) => 64 * 2 ** (s - 1) * expansion)];
+    this.featureChannels = [width, ...[1, 2, 3, 4].map((s) => width * 2 ** (s - 1) * expansion)];
     this.layerNames = ['input', ...this.stages.flat().map((blk) => blk.layer)];
     const convs = [this.conv1, ...this.stages.flat().flatMap((blk) => blk.convs)];
     this.convs = new Map(convs.map((c) => [c.name, c]));
@@ -162,7 +168,9 @@ export class ResNetEncoder {
     } else {
       x = r.layer('input', start ? start.value : x);
       if (until === 'input') return { stopped: x };
-      stem = r.relu(this.naming.relu, this.bn1.apply(r.conv(this.conv1, x)));
+      // one tidy per block: a block's intermediates go as soon as it is done (what the backward
+      // pass needs is saved on the tape), so a 1536 px pass never holds every activation at once
+      stem = r.relu(this.naming.relu, tf.tidy(() => this.bn1.apply(r.conv(this.conv1, x))));
       y = r.maxPool(this.naming.maxpool, stem, { size: 3, stride: 2, pad: 1 });
     }
     for (const blocks of this.stages.slice(stages.length)) {
@@ -171,7 +179,7 @@ export class ResNetEncoder {
           if (blk.layer === start!.layer) skipping = false;
           continue;
         }
-        y = r.layer(blk.layer, blk.apply(y, r));
+        y = r.layer(blk.layer, runBlock((v) => blk.apply(v, r), [y]));
         if (until === blk.layer) return { stopped: y };
       }
       stages.push(y);
@@ -180,7 +188,7 @@ export class ResNetEncoder {
   }
 
   /** Stem and stage outputs of `x` strictly below `layer`: what a pass from `layer` still needs. */
-  featuresBelow(layer: string, x: Tensor4D, hooks: ForwardHooks = {}): EncoderFeatures {
+  featuresBelow(layer: string, x: Tensor4D, hooks: ForwardHooks = {}): EncoderFeatures & { value: Tensor4D } {
     const lastOfStage = new Map(this.stages.map((blocks, s) => [blocks.at(-1)!.layer, s]));
     const stages: Tensor4D[] = [];
     let stem = x;
@@ -197,22 +205,26 @@ export class ResNetEncoder {
         return out;
       },
     });
-    if (layer !== 'input') this.forward(x, r, layer);
-    return { stem, stages };
+    const value = layer === 'input' ? x : this.forward(x, r, layer).stopped!;
+    return { stem, stages, value };
   }
 }
 
 /** Features below a layer, kept, and tiled on demand to a k-times batch. */
 export class KeptFeatures {
   private readonly tiled = new Map<number, EncoderFeatures>();
-  constructor(private readonly base: EncoderFeatures) {}
+  constructor(
+    private readonly base: EncoderFeatures,
+    /** the layer's own output */
+    readonly value: Tensor4D,
+  ) {}
 
   static of(encoder: ResNetEncoder, layer: string, x: Tensor4D, hooks?: ForwardHooks): KeptFeatures {
     const f = tf.tidy(() => {
       const b = encoder.featuresBelow(layer, x, hooks);
-      return [b.stem, ...b.stages].map((t) => tf.clone(t)); // own copies: the stem may be x itself
+      return [b.stem, ...b.stages, b.value].map((t) => tf.clone(t)); // own copies: the stem may be x itself
     });
-    return new KeptFeatures({ stem: f[0]!, stages: f.slice(1) });
+    return new KeptFeatures({ stem: f[0]!, stages: f.slice(1, -1) }, f.at(-1)!);
   }
 
   forBatch(n: number): EncoderFeatures {
@@ -229,6 +241,7 @@ export class KeptFeatures {
   }
 
   dispose(): void {
+    this.value.dispose();
     for (const f of [this.base, ...this.tiled.values()]) {
       f.stem.dispose();
       for (const s of f.stages) s.dispose();

@@ -6,8 +6,10 @@ import { BatchNorm2d, Conv2d, upsampleNearest2x } from './layers.js';
 import type { ArchName, LayerStart, Model } from './model.js';
 import type { ParamBinder } from './params.js';
 import { KeptFeatures, ResNetEncoder, torchvisionNaming, type EncoderFeatures, type ResNetDepth } from './resnet.js';
+import { block as runBlock } from './checkpoint.js';
 import { tf, type Tensor4D } from './tf.js';
 
+/** smp's default `decoder_channels`; narrower decoders are read from their weights' shapes. */
 const DECODER_CHANNELS = [256, 128, 64, 32, 16];
 
 /** Conv2dReLU: 3x3 conv without bias, BatchNorm, ReLU. */
@@ -49,8 +51,9 @@ export class UNet implements Model {
     const f = this.encoder.featureChannels; // stem, layer1..4
     const skips = [f[3]!, f[2]!, f[1]!, f[0]!, 0];
     let cin = f[4]!;
-    this.blocks = DECODER_CHANNELS.map((cout, i) => {
+    this.blocks = DECODER_CHANNELS.map((standard, i) => {
       const name = `decoder.blocks.${i}`;
+      const cout = binder.shapeOf(`${name}.conv1.0.weight`)?.[0] ?? standard;
       const blk = {
         conv1: new ConvBnRelu(binder, `${name}.conv1`, cin + skips[i]!, cout),
         conv2: new ConvBnRelu(binder, `${name}.conv2`, cout, cout),
@@ -58,7 +61,7 @@ export class UNet implements Model {
       cin = cout;
       return blk;
     });
-    this.head = new Conv2d(binder, 'segmentation_head.0', { inChannels: 16, outChannels: numClasses, kernel: 3, padding: 1, bias: true });
+    this.head = new Conv2d(binder, 'segmentation_head.0', { inChannels: cin, outChannels: numClasses, kernel: 3, padding: 1, bias: true });
     this.layerNames = this.encoder.layerNames;
     this.hookPoints = this.encoder.hookPoints;
     const decoderConvs = [...this.blocks.flatMap((b) => [b.conv1.conv, b.conv2.conv]), this.head];
@@ -86,6 +89,7 @@ export class UNet implements Model {
     this.checkSize(x);
     const below = KeptFeatures.of(this.encoder, layer, x, hooks);
     return {
+      value: below.value,
       run: (value, h) => {
         const r = new HookRunner(h);
         const { features } = this.encoder.forward(value, r, undefined, { layer, value, below: below.forBatch(value.shape[0]) });
@@ -100,10 +104,14 @@ export class UNet implements Model {
     const skips = [stages[2]!, stages[1]!, stages[0]!, stem];
     let y = stages[3]!;
     this.blocks.forEach((blk, i) => {
-      y = upsampleNearest2x(y);
       const skip = skips[i];
-      if (skip) y = tf.concat([y, skip], 3);
-      y = blk.conv2.apply(blk.conv1.apply(y, r), r);
+      const block = (v: Tensor4D, s?: Tensor4D) => {
+        let z = upsampleNearest2x(v);
+        if (s) z = tf.concat([z, s], 3);
+        return blk.conv2.apply(blk.conv1.apply(z, r), r);
+      };
+      // large blocks keep only their inputs for the backward pass and recompute the rest
+      y = runBlock((v, s) => block(v, s), skip ? [y, skip] : [y]);
     });
     return r.conv(this.head, y);
   }

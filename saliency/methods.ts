@@ -77,9 +77,19 @@ function layerShapes(model: Model, x: Tensor4D, layers: readonly string[]): Map<
   if (!shapes || layers.some((l) => !shapes!.has(l))) {
     shapes = new Map(shapes);
     const found = shapes;
+    // one pass to the last layer, reading every layer's shape on the way (a pass per layer would
+    // run the stem a dozen times and, inside one tidy, hold all of it at once)
     tf.tidy(() => {
       const one = tf.zeros([1, h, w, c]) as Tensor4D;
-      for (const l of model.layerNames) found.set(l, model.forwardTo(l, one).shape.slice(1));
+      const last = model.layerNames.at(-1)!;
+      const y = model.forwardTo(last, one, {
+        layer: (name, v) => {
+          found.set(name, v.shape.slice(1));
+          return v;
+        },
+      });
+      found.set(last, y.shape.slice(1));
+      if (model.layerNames.includes('input')) found.set('input', [h, w, c]);
     });
     byModel.set(key, shapes);
   }
@@ -93,35 +103,47 @@ function layerShapes(model: Model, x: Tensor4D, layers: readonly string[]): Map<
  * pass's output; with `keepActs` the layers' outputs are kept too.
  */
 function gradientsAtLayers(model: Model, x: Tensor4D, layers: readonly string[], given: readonly number[] | undefined, hooks: ForwardHooks = {}, keepActs = false) {
-  const shapes = layerShapes(model, x, layers);
-  const probes = layers.map((l) => tf.zeros(shapes.get(l)! as [number, number, number, number])); // (n,h,w,c)
+  // Nothing below the lowest explained layer needs a gradient: it runs once, off the tape, and
+  // the backward pass starts there (the tape, and its copies of saved tensors, only covers what
+  // lies above). The lowest layer's gradient is the gradient with respect to its value.
+  const order = new Map(model.layerNames.map((l, i) => [l, i]));
+  const lowest = [...layers].sort((a, b) => order.get(a)! - order.get(b)!)[0]!;
+  const start = lowest === 'input' ? undefined : model.prepareFrom(lowest, x, hooks);
+  const above = layers.filter((l) => l !== lowest || !start);
+  const shapes = layerShapes(model, x, above);
+  const probes = above.map((l) => tf.zeros(shapes.get(l)! as [number, number, number, number])); // (n,h,w,c)
   const acts = new Map<string, Tensor4D>();
   let targets: number[] = given?.length ? [...given] : [];
   try {
-    const index = new Map(layers.map((l, i) => [l, i]));
-    const f = (...ps: Tensor[]) => {
-      const out = model.forward(
-        x,
-        composeHooks(hooks, {
-          layer: (name, y) => {
-            const i = index.get(name);
-            if (i === undefined) return y;
-            if (keepActs) acts.set(name, tf.keep(tf.clone(y)));
-            return tf.add(y, ps[i]!);
-          },
-        }),
-      );
+    const index = new Map(above.map((l, i) => [l, i]));
+    const probing: ForwardHooks = {
+      layer: (name, y) => {
+        const i = index.get(name);
+        if (i === undefined) return y;
+        if (keepActs) acts.set(name, tf.keep(tf.clone(y)));
+        return tf.add(y, probes[i]!);
+      },
+    };
+    const scalar = (out: Tensor) => {
       if (!targets.length) targets = defaultTargets(model, out);
       checkTargets(model, targets, x.shape[0] as number);
       return targetScalar(model, out, targets);
     };
-    const grads = tf.grads(f)(probes) as Tensor4D[];
-    return { grads: new Map(layers.map((l, i) => [l, grads[i]!])), acts, targets };
+    let grads: Tensor4D[];
+    if (start) {
+      if (keepActs) acts.set(lowest, tf.keep(tf.clone(start.value)));
+      // tf.grads hands f the very tensors it differentiates: the hooks add `probes` themselves
+      grads = tf.grads((v: Tensor) => scalar(start.run(v as Tensor4D, composeHooks(hooks, probing))))([start.value, ...probes]) as Tensor4D[];
+      return { grads: new Map([lowest, ...above].map((l, i) => [l, grads[i]!])), acts, targets };
+    }
+    grads = tf.grads(() => scalar(model.forward(x, composeHooks(hooks, probing))))(probes) as Tensor4D[];
+    return { grads: new Map(above.map((l, i) => [l, grads[i]!])), acts, targets };
   } catch (err) {
     disposeAll(acts);
     throw err;
   } finally {
     for (const p of probes) p.dispose();
+    start?.dispose();
   }
 }
 

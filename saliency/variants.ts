@@ -160,7 +160,7 @@ export class VariantModel implements Model {
 
   prepareFrom(layer: string, x: Tensor4D, hooks?: ForwardHooks): LayerStart {
     const start = this.base.prepareFrom(layer, x, composeHooks(this.hooks, hooks));
-    return { run: (value, h) => start.run(value, composeHooks(this.hooks, h)), dispose: () => start.dispose() };
+    return { value: start.value, run: (value, h) => start.run(value, composeHooks(this.hooks, h)), dispose: () => start.dispose() };
   }
 
   /** The base model owns the weights; the caller disposes it (and the surrogate paths). */
