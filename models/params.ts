@@ -51,6 +51,11 @@ export class ParamBinder {
     return this.sd.has(key);
   }
 
+  /** The stored shape of `key`, if present: lets a model read its widths from the weights. */
+  shapeOf(key: string): readonly number[] | undefined {
+    return this.sd.get(key)?.shape;
+  }
+
   /** Registers a tensor the model owns. */
   own<T extends Tensor>(t: T): T {
     this.tensors.push(t);
