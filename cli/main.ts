@@ -4,17 +4,25 @@ import { commandHelp, parseCommandArgs, type CommandSpec } from './args.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { attributeCommand } from './commands/attribute.js';
 import { batchCommand } from './commands/batch.js';
+import { statusCommand } from './commands/status.js';
+import { workerCommand } from './commands/worker.js';
 import { benchCommand } from './commands/bench.js';
 import { demoCommand } from './commands/demo.js';
+import { startCommand } from './commands/start.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { infoCommand } from './commands/info.js';
 import { regionCommand } from './commands/region.js';
+import { sampleCommand } from './commands/sample.js';
+import { regionsCommand } from './commands/regions.js';
+import { serveCommand } from './commands/serve.js';
 import { insdelCommand } from './commands/insdel.js';
 import { predictCommand } from './commands/predict.js';
 import { trainSurrogateCommand } from './commands/train-surrogate.js';
+import { trainDemoCommand } from './commands/train-demo.js';
+import { evaluateDemoCommand } from './commands/evaluate-demo.js';
 import type { z } from 'zod';
 
-const COMMANDS: CommandSpec<z.ZodType>[] = [predictCommand, attributeCommand, insdelCommand, trainSurrogateCommand, evaluateCommand, analyzeCommand, batchCommand, infoCommand, regionCommand, demoCommand, benchCommand] as CommandSpec<z.ZodType>[];
+const COMMANDS: CommandSpec<z.ZodType>[] = [startCommand, predictCommand, attributeCommand, insdelCommand, trainSurrogateCommand, trainDemoCommand, evaluateDemoCommand, evaluateCommand, analyzeCommand, batchCommand, workerCommand, statusCommand, infoCommand, regionCommand, regionsCommand, sampleCommand, serveCommand, demoCommand, benchCommand] as CommandSpec<z.ZodType>[];
 
 function mainHelp(): string {
   const rows = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n');

@@ -90,7 +90,8 @@ export async function analyzeWithProgress(o: AnalyzeCliOptions, slide: string, p
     workers: o.workers,
     target: o.target,
     outputs: !o['no-outputs'],
-    onProgress: (p) => (progress ??= new Progress(`${prefix}patches`, p.total)).update(p.done, p.reused ? `(${p.reused} from journal)` : ''),
+    onPlan: (plan) => (progress = new Progress(`${prefix}patches`, plan.patches.length)),
+    onProgress: (p) => progress?.update(p.done, p.reused ? `(${p.reused} from journal)` : ''),
   });
   progress?.done();
   return r;

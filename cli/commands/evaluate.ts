@@ -193,8 +193,8 @@ async function writeLocalisation(dir: string, analysis: string, rows: Localisati
     await writeBarChart(join(dir, file), `Localisation of ${mask}: AUROC of ${scoreName}`, layers, series, 'AUROC', { yRange: [0, 1], reference: { value: 0.5, label: 'chance' } });
     md += `### ${mask}\n\n![localisation ${mask}](${file}.png)\n\n`;
     md += table(
-      ['variant', 'method', 'layer', `AUROC ${scoreName}`, 'AUROC abs', 'AUROC signed', 'mask pixels', 'tissue pixels'],
-      mine.map((r) => [r.variant, r.method, r.layer, f4(r.auroc), f4(r.aurocAbs), f4(r.aurocSigned), String(r.positives), `${r.n}${r.exact ? '' : ` (binned, ±${r.maxError.toExponential(1)})`}`]),
+      ['variant', 'method', 'layer', 'AUROC of \\|v\\|', 'AUROC of v', 'mask pixels', 'tissue pixels'],
+      mine.map((r) => [r.variant, r.method, r.layer, f4(r.aurocAbs), f4(r.aurocSigned), String(r.positives), `${r.n}${r.exact ? '' : ` (binned, ±${r.maxError.toExponential(1)})`}`]),
     );
     md += '\n';
   }

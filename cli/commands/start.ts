@@ -1,0 +1,111 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { SdsError } from '../../core/errors.js';
+import { initEngine } from '../../models/index.js';
+import { analysisDir, analyzeSlideToDir, describeModel } from '../../pipeline/index.js';
+import type { MethodName, Variant } from '../../saliency/index.js';
+import { DEFAULT_SAMPLE_PATH, ensureSample } from '../../slides-sample/index.js';
+import { defineCommand } from '../args.js';
+import { BACKEND_OPTION } from '../common-options.js';
+import { Progress, formatSeconds } from '../progress.js';
+import { serveCommand } from './serve.js';
+
+const DEMO_MODELS_DIR = fileURLToPath(new URL('../../models-demo/', import.meta.url));
+const DEMO_MODELS = ['tumour-resnet18', 'tissue-unet34'] as const;
+
+/** What the demo explains with each model: every block of the classifier, the last block of each U-Net stage. */
+async function demoPlan(weights: string, quick: boolean): Promise<{ layers: string[]; methods: MethodName[]; variants: Variant[]; surrogate?: string }> {
+  const surrogate = weights.replace(/\.safetensors$/, '.surrogate.safetensors');
+  const hasSurrogate = existsSync(surrogate);
+  const model = await describeModel({ kind: 'file', weights });
+  try {
+    const blocks = model.layerNames.filter((l) => /^\d+_\d+$/.test(l));
+    let layers = blocks;
+    if (model.kind === 'segmentation') {
+      const last = new Map<string, string>();
+      for (const l of blocks) last.set(l.split('_')[0]!, l);
+      layers = [...last.values()];
+    }
+    if (quick) return { layers: layers.slice(0, 2), methods: ['grad'], variants: ['original', 'backward-hook'] };
+    return { layers, methods: ['grad', 'deeplift'], variants: ['original', 'backward-hook', ...(hasSurrogate ? (['surrogate'] as const) : [])], surrogate: hasSurrogate ? surrogate : undefined };
+  } finally {
+    model.dispose();
+  }
+}
+
+export const startCommand = defineCommand({
+  name: 'start',
+  summary: 'The demo (npm start): make the sample slide, analyse it with the demo models (cached), then serve the viewer.',
+  usage: 'sds start [--port 3000] [--results DIR] [--size 8192] [--quick] [--no-serve]',
+  options: {
+    port: { type: 'string', value: 'N', help: 'viewer port (default 3000; 0: any free port)' },
+    host: { type: 'string', value: 'H', help: 'address to listen on (default 127.0.0.1)' },
+    results: { type: 'string', value: 'DIR', help: 'where analyses are cached (default demo-output/results)' },
+    sample: { type: 'string', value: 'FILE', help: 'the sample slide (default slides-sample/sample.svs; made if missing)' },
+    size: { type: 'string', value: 'N', help: 'side of the sample when it has to be made (default 8192)' },
+    models: { type: 'string', value: 'DIR', help: 'demo models folder (default models-demo)' },
+    quick: { type: 'boolean', help: 'a short analysis (classifier only, two layers, grad): for tests and slow machines' },
+    'no-serve': { type: 'boolean', help: 'stop after the analyses' },
+    workers: { type: 'string', value: 'N', help: 'worker threads (default: the number of cores)' },
+    ...BACKEND_OPTION,
+  },
+  schema: z.object({
+    port: z.coerce.number().int().min(0).max(65535).default(3000),
+    host: z.string().min(1).default('127.0.0.1'),
+    results: z.string().default('demo-output/results'),
+    sample: z.string().default(DEFAULT_SAMPLE_PATH),
+    size: z.coerce.number().int().min(512).max(65536).default(8192),
+    models: z.string().default(DEMO_MODELS_DIR),
+    quick: z.boolean().optional(),
+    'no-serve': z.boolean().optional(),
+    workers: z.coerce.number().int().min(1).max(256).optional(),
+    backend: z.string().optional(),
+  }),
+  async run(o, positionals) {
+    if (positionals.length) throw new SdsError('BAD_ARGUMENT', `start takes no positional arguments (got ${positionals.join(' ')})`);
+    const t0 = performance.now();
+    const sample = resolve(o.sample);
+    const rows = new Progress('rows', o.size);
+    const made = await ensureSample({ path: sample, width: o.size, height: o.size, seed: 1, mpp: 0.5, onProgress: (d) => rows.update(d) });
+    if (made.created) rows.done();
+    process.stderr.write(`sds: sample slide ${sample}${made.created ? ' (made now)' : ''}\n`);
+    await initEngine({ engine: o.backend });
+    const results = resolve(o.results);
+    const models = DEMO_MODELS.map((m) => join(resolve(o.models), `${m}.safetensors`)).filter((w) => existsSync(w));
+    if (!models.length) throw new SdsError('FILE_NOT_FOUND', `no demo models in ${o.models}`, { suggestion: 'run `npm run train:demo` to train them, or pass --models DIR' });
+    for (const weights of o.quick ? models.slice(0, 1) : models) {
+      const name = basename(weights, '.safetensors');
+      const out = join(results, o.quick ? `${name}-quick` : name);
+      if (existsSync(join(analysisDir(out, sample), 'manifest.json'))) {
+        process.stderr.write(`sds: ${name}: cached analysis in ${analysisDir(out, sample)}\n`);
+        continue;
+      }
+      const plan = await demoPlan(weights, o.quick ?? false);
+      process.stderr.write(`sds: ${name}: ${plan.methods.join(' + ')} at ${plan.layers.join(', ')} (${plan.variants.join(', ')})\n`);
+      await mkdir(out, { recursive: true });
+      let progress: Progress | undefined;
+      const r = await analyzeSlideToDir({
+        slide: sample,
+        out,
+        model: { kind: 'file', weights },
+        weightsLabel: `models-demo/${name}.safetensors`,
+        ...plan,
+        patch: 256,
+        level: 0,
+        overlap: 0,
+        batch: 8,
+        workers: o.workers,
+        onPlan: (plan) => (progress = new Progress(`${name} patches`, plan.patches.length)),
+        onProgress: (p) => progress?.update(p.done, p.reused ? `(${p.reused} from an interrupted run)` : ''),
+      });
+      progress?.done();
+      process.stderr.write(`sds: ${name}: ${r.manifest.patches.count} patches, ${r.manifest.overlays.length + (r.manifest.outputs?.length ?? 0)} overlays in ${formatSeconds(r.stats.seconds)}\n`);
+    }
+    process.stderr.write(`sds: ready in ${formatSeconds((performance.now() - t0) / 1000)}\n`);
+    if (o['no-serve']) return 0;
+    return serveCommand.run({ slides: [dirname(sample)], results, models: resolve(o.models), port: o.port, host: o.host, workers: o.workers, backend: o.backend }, []);
+  },
+});
