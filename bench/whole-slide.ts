@@ -23,14 +23,15 @@ export interface WholeSlideRow {
 }
 
 /**
- * A width x height tiled JPEG pyramid: diagonal tissue bands (~`tissue` of the area) with a cell-like
+ * A width x height tiled JPEG pyramid: wide diagonal tissue bands (~`tissue` of the area) with a cell-like
  * texture, drawn at 1/8 size and enlarged, so making a 20k x 40k slide takes seconds, not hours.
  */
 export async function writeBenchSlide(path: string, width: number, height: number, tissue = 0.08): Promise<void> {
   const f = 8;
   const w = Math.ceil(width / f), h = Math.ceil(height / f);
   const rgb = new Uint8Array(w * h * 3).fill(244);
-  const period = 400;
+  // bands wide enough (1280 px) to survive tissue detection at the low level of a 40k px slide
+  const period = 2000;
   for (let y = 0; y < h; y++)
     for (let x = 0; x < w; x++) {
       if ((x + y) % period >= period * tissue) continue;

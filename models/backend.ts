@@ -28,7 +28,8 @@ async function tryEngine(engine: Engine): Promise<string | undefined> {
     if (!(await tf.setBackend(TFJS_NAME[engine]))) return 'backend did not initialise';
     await tf.ready();
     registerConvGradients();
-    if (engine === 'wasm' && process.env.SDS_WASM_SHARE === '1') shareWasmBuffers();
+    // on by default (all fixture suites pass with it); SDS_WASM_COPY=1 restores the engine's copying kernels
+    if (engine === 'wasm' && process.env.SDS_WASM_COPY !== '1') shareWasmBuffers();
     return undefined;
   } catch (err) {
     const msg = (err as Error).message ?? String(err);

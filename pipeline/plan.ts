@@ -79,9 +79,17 @@ export interface Plan {
 }
 
 export async function describeModel(spec: ModelSpec): Promise<Model> {
-  if (spec.kind === 'random') return randomModel(spec.arch, spec.classes, spec.seed);
+  return (await describeModelWithClasses(spec)).model;
+}
+
+/** The model, and its class names when the weights' metadata lists them (`classes: "normal,tumour"`). */
+async function describeModelWithClasses(spec: ModelSpec): Promise<{ model: Model; classNames?: string[] }> {
+  if (spec.kind === 'random') return { model: randomModel(spec.arch, spec.classes, spec.seed) };
   const w = await loadWeights(spec.weights);
-  return buildModel(w.tensors, w.source, spec.arch);
+  const model = buildModel(w.tensors, w.source, spec.arch);
+  const names = w.metadata.classes?.split(',').map((c) => c.trim().replace(/[^A-Za-z0-9._-]+/g, '_'));
+  const ok = names && names.length === model.numClasses && names.every((n) => n && n !== '.' && n !== '..') && new Set(names).size === names.length;
+  return { model, classNames: ok ? names : undefined };
 }
 
 export function chooseGeometry(slide: Pick<Slide, 'levels' | 'mpp' | 'path'>, patch: number, o: { level?: number; mpp?: number }): Geometry {
@@ -113,7 +121,7 @@ async function modelIdentity(spec: ModelSpec): Promise<string> {
 }
 
 export async function planAnalysis(slide: Slide, mask: TissueMask, o: PlanOptions): Promise<Plan> {
-  const probe = await describeModel(o.model);
+  const { model: probe, classNames } = await describeModelWithClasses(o.model);
   const scale = new Map<string, number>();
   let kind: ModelKind, arch: string, numClasses: number, normalization: Normalization;
   try {
@@ -156,7 +164,8 @@ export async function planAnalysis(slide: Slide, mask: TissueMask, o: PlanOption
     while (s > 1 && (stride % s || o.patch % s)) s /= 2;
     const classes = numClasses === 1 ? [0] : Array.from({ length: numClasses - 1 }, (_, k) => k + 1);
     for (const k of classes) {
-      const layer = numClasses === 1 ? 'probability' : `class-${k}`;
+      // named after the class when the weights say its name (overlays/model/output/tumour)
+      const layer = numClasses === 1 ? 'probability' : (classNames?.[k] ?? `class-${k}`);
       outputs.push({ key: `model/output/${layer}`, variant: 'model', method: 'output', layer, classIndex: k, ...canvas(s, o.patch / s, o.patch / s) });
     }
   }

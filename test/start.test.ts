@@ -38,7 +38,7 @@ describe.skipIf(!hasModels)('npm start (sds start --quick): sample, demo analysi
       expect(s.analyses).toHaveLength(1);
       const a = s.analyses[0]!;
       expect(a.overlays.map((o) => o.key)).toEqual(['original/grad/1_0', 'original/grad/1_1', 'backward-hook/grad/1_0', 'backward-hook/grad/1_1']);
-      expect(a.outputs.map((o) => o.key)).toEqual(['model/output/class-1']);
+      expect(a.outputs.map((o) => o.key)).toEqual(['model/output/tumour']); // named from the weights' metadata
       const page = await fetch(url);
       expect(page.status).toBe(200);
       expect(await page.text()).toMatch(/openseadragon/i);

@@ -82,5 +82,6 @@ export function followLayer(overlays, compare, from, to) {
 export function label(o) {
   if (o.method !== 'output') return `${o.variant} · ${o.method} · ${o.layer}`;
   const k = /^class-(\d+)$/.exec(o.layer);
-  return k ? `probability of class ${k[1]}` : `model output ${o.layer}`;
+  if (k) return `probability of class ${k[1]}`;
+  return o.layer === 'probability' ? 'probability' : `probability of ${o.layer}`;
 }
