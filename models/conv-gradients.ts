@@ -60,8 +60,7 @@ function phaseGradient(dy: Tensor4D, filter: Tensor4D, pi: number, pj: number, k
   if (a0 >= kh || b0 >= kw) return undefined;
   const M = Math.ceil((kh - a0) / s), N = Math.ceil((kw - b0) / s);
   const q = (pi + pad - a0) / s, r = (pj + pad - b0) / s;
-  const sub = s === 1 ? filter : (tf.stridedSlice(filter, [a0, b0, 0, 0], [kh, kw, filter.shape[2], filter.shape[3]], [s, s, 1, 1]) as Tensor4D);
-  const rotated = tf.transpose(tf.reverse(sub, [0, 1]), [0, 1, 3, 2]) as Tensor4D;
+  const rotated = rotatedTaps(filter, a0, b0, s);
   // dy rows q-(M-1) .. T-1+q (zeros outside), likewise columns
   const [, ho, wo] = dy.shape;
   const window = (lo: number, hi: number, size: number) => ({ padLo: Math.max(0, -lo), start: Math.max(0, lo), end: Math.min(size - 1, hi), padHi: Math.max(0, hi - (size - 1)) });
@@ -71,6 +70,45 @@ function phaseGradient(dy: Tensor4D, filter: Tensor4D, pi: number, pj: number, k
   if (y.start > 0 || y.end < ho - 1 || x.start > 0 || x.end < wo - 1) g = tf.slice(g, [0, y.start, x.start, 0], [-1, y.end - y.start + 1, x.end - x.start + 1, -1]);
   if (y.padLo || y.padHi || x.padLo || x.padHi) g = tf.pad(g, [[0, 0], [y.padLo, y.padHi], [x.padLo, x.padHi], [0, 0]]);
   return tf.conv2d(g, rotated, 1, 'valid');
+}
+
+/**
+ * The phase's taps of a filter, rotated 180 degrees with in/out channels swapped. Model weights are
+ * constants, so this is computed once per weight (a fifth of a backward pass otherwise went to
+ * Reverse/StridedSlice/Transpose of the same filters). The backward pass sees the tape's saved copy
+ * of the weight, which shares the weight's data id (WASM buffer sharing; the CPU engine shares too):
+ * the cache is keyed by data id, and only for weights registered with `cacheRotations` (never for
+ * trainable variables, which change every step).
+ */
+const rotations = new WeakMap<object, Map<string, Tensor4D>>();
+const constantWeights = new WeakSet<object>();
+
+export function cacheRotations(weight: Tensor4D): void {
+  constantWeights.add(weight.dataId);
+}
+
+function rotatedTaps(filter: Tensor4D, a0: number, b0: number, s: number): Tensor4D {
+  const make = () => {
+    const [kh, kw, ci, co] = filter.shape;
+    const sub = s === 1 ? filter : (tf.stridedSlice(filter, [a0, b0, 0, 0], [kh, kw, ci, co], [s, s, 1, 1]) as Tensor4D);
+    return tf.transpose(tf.reverse(sub, [0, 1]), [0, 1, 3, 2]) as Tensor4D;
+  };
+  if (!constantWeights.has(filter.dataId)) return make();
+  let byPhase = rotations.get(filter.dataId);
+  if (!byPhase) rotations.set(filter.dataId, (byPhase = new Map()));
+  const key = `${a0},${b0},${s}`;
+  const hit = byPhase.get(key);
+  if (hit && !hit.isDisposed) return hit;
+  const r = tf.keep(make());
+  byPhase.set(key, r);
+  return r;
+}
+
+/** Frees a weight's cached rotations (its model is being disposed). */
+export function forgetRotations(weight: Tensor4D): void {
+  for (const r of rotations.get(weight.dataId)?.values() ?? []) r.dispose();
+  rotations.delete(weight.dataId);
+  constantWeights.delete(weight.dataId);
 }
 
 let registered = false;

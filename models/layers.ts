@@ -5,6 +5,7 @@
 import { oihwToHwio, tensor1d, type ParamBinder } from './params.js';
 import type { PoolGeometry } from './hooks.js';
 import { customUnary, tf, type Tensor1D, type Tensor2D, type Tensor4D } from './tf.js';
+import { cacheRotations } from './conv-gradients.js';
 
 export interface Conv2dOptions {
   inChannels: number;
@@ -40,6 +41,7 @@ export class Conv2d {
     const hwio = oihwToHwio(w, o.outChannels, o.inChannels, k, k);
     const shape: [number, number, number, number] = [k, k, o.inChannels, o.outChannels];
     this.weight = binder.own(o.trainable ? asVariable(tf.tensor4d(hwio, shape)) : tf.tensor4d(hwio, shape));
+    if (!o.trainable) cacheRotations(this.weight);
     if (o.bias) {
       const b = binder.take(`${name}.bias`, [o.outChannels]);
       this.bias = o.trainable ? binder.own(asVariable(tf.tensor1d(b))) : tensor1d(binder, b);

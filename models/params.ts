@@ -1,5 +1,6 @@
 import { SdsError } from '../core/errors.js';
-import { tf, type Tensor } from './tf.js';
+import { forgetRotations } from './conv-gradients.js';
+import { tf, type Tensor, type Tensor4D } from './tf.js';
 import { isFloatDType, numel, type StateDict } from './weights/types.js';
 
 /** Values for a parameter by name and PyTorch shape. */
@@ -78,7 +79,10 @@ export class ParamBinder {
   }
 
   dispose(): void {
-    for (const t of this.tensors) t.dispose();
+    for (const t of this.tensors) {
+      if (t.rank === 4) forgetRotations(t as Tensor4D);
+      t.dispose();
+    }
     this.tensors.length = 0;
   }
 }
