@@ -219,7 +219,7 @@ export class AnalysisSession {
    * Runs `produce` over batches with bounded concurrency and stitches them in batch order as an
    * rxjs pipeline; a batch may only start within `window` of the next one to stitch (backpressure).
    */
-  async run(indices: number[], stitch: ((i: number, maps: BatchMaps) => Promise<void>) | undefined, onBatch?: (i: number, reused: boolean) => void): Promise<{ computed: number; reused: number }> {
+  async run(indices: number[], stitch: ((i: number, maps: BatchMaps) => Promise<void>) | undefined, onBatch?: (i: number, reused: boolean) => void | Promise<void>): Promise<{ computed: number; reused: number }> {
     let computed = 0, reused = 0, next = 0;
     const ready = new Map<number, BatchMaps>();
     const waiting: { k: number; go: () => void }[] = [];
@@ -233,7 +233,7 @@ export class AnalysisSession {
           const r = await this.produce(indices[k]!);
           if (r.reused) reused++;
           else computed++;
-          onBatch?.(indices[k]!, r.reused);
+          await onBatch?.(indices[k]!, r.reused);
           return { k, maps: r.maps };
         }, parallel),
         concatMap(async ({ k, maps }) => {
@@ -275,7 +275,9 @@ export class AnalysisSession {
       if (reusedBatches.has(i)) reusedPatches += b - a;
       o.onProgress?.({ done, total: plan.patches.length, reused: reusedPatches });
     };
-    const counts = await this.run([...plan.batches.keys()], stitch, (i, reused) => reused && reusedBatches.add(i));
+    const counts = await this.run([...plan.batches.keys()], stitch, (i, reused) => {
+      if (reused) reusedBatches.add(i);
+    });
     await this.closePool();
 
     const entries = async (ws: OverlayWriter[], colormap: 'diverging' | 'viridis', range?: [number, number]): Promise<OverlayEntry[]> => {
@@ -333,7 +335,7 @@ export async function analyzeSlideToDir(o: AnalyzeOptions): Promise<AnalyzeResul
  * Computes and journals the given batches only (a queue worker's chunk of the grid); no stitching.
  * The journal must already exist for this plan (made by whoever enqueued the work).
  */
-export async function computeBatches(o: AnalyzeOptions, indices: number[], onBatch?: (i: number, reused: boolean) => void): Promise<{ computed: number; reused: number }> {
+export async function computeBatches(o: AnalyzeOptions, indices: number[], onBatch?: (i: number, reused: boolean) => void | Promise<void>): Promise<{ computed: number; reused: number }> {
   const session = await AnalysisSession.open(o, { fresh: false });
   try {
     return await session.run(indices, undefined, onBatch);

@@ -86,6 +86,9 @@ function analyzeOptions(d: SlideJobBase, workers: number | undefined): AnalyzeOp
   return { ...d.options, slide: d.slide, workers };
 }
 
+/** Test hook: a pause after each journalled batch, so a test can kill a worker mid-chunk deterministically. */
+const PAUSE_AFTER_BATCH_MS = Number(process.env.SDS_TEST_PAUSE_AFTER_BATCH_MS) || 0;
+
 export function chunkKind(sessions: SessionCache): JobKind<ChunkJobData> {
   return {
     describe: (d) => ({ slide: d.name, label: `${d.name} batches ${d.batches[0]}-${d.batches[1] - 1} of ${d.of}` }),
@@ -101,6 +104,7 @@ export function chunkKind(sessions: SessionCache): JobKind<ChunkJobData> {
           done++;
           if (fromJournal) reused++;
           ctx.progress(done, indices.length, reused ? `(${reused} from journal)` : '');
+          return PAUSE_AFTER_BATCH_MS && done < indices.length ? new Promise<void>((ok) => setTimeout(ok, PAUSE_AFTER_BATCH_MS)) : undefined;
         }),
       );
       return r;

@@ -333,7 +333,9 @@ describe.skipIf(!hasRedis)('distributed batch analysis on BullMQ / Redis (real r
     // the event loop (that renews the lock) for 2-4 s on a loaded 2-core machine, and a lost lock
     // would start a finalize twice (asserted below not to happen)
     const workerArgs = ['worker', '--queue', redis.url, '--workers', '1', '--lock', '20', '--stalled-check', '1'];
-    const workers = [sds(workerArgs, env), sds(workerArgs, env)];
+    // workers pause after each batch of a chunk, so the SIGKILL below lands mid-chunk however fast the batches are
+    const workerEnv = { ...env, SDS_TEST_PAUSE_AFTER_BATCH_MS: '1500' };
+    const workers = [sds(workerArgs, workerEnv), sds(workerArgs, workerEnv)];
     procs.push(...workers);
     const reference = (async () => {
       await analyzeSlideToDir(base(join(generated, 'tissue.tif')));
