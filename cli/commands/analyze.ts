@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { ARCHS, initEngine, isArch } from '../../models/index.js';
-import { analyzeSlideToDir, type AnalyzeResult } from '../../pipeline/index.js';
+import { analyzeSlideToDir, type AnalyzeOptions, type AnalyzeResult } from '../../pipeline/index.js';
 import type { ModelSpec } from '../../pool/index.js';
 import { defineCommand } from '../args.js';
 import { BACKEND_OPTION, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
@@ -71,11 +71,9 @@ export const analyzeCommand = defineCommand({
 
 export type AnalyzeCliOptions = Parameters<typeof analyzeCommand.run>[0];
 
-/** One slide with a progress line (count, rate, ETA; replayed batches shown apart). */
-export async function analyzeWithProgress(o: AnalyzeCliOptions, slide: string, prefix = ''): Promise<AnalyzeResult> {
-  let progress: Progress | undefined;
-  const r = await analyzeSlideToDir({
-    slide,
+/** The analysis settings the command line gives (the same for every slide of a batch), as plain JSON. */
+export function analysisOptions(o: AnalyzeCliOptions): Omit<AnalyzeOptions, 'slide'> {
+  return {
     out: o.out,
     model: modelSpec(o.weights, o.arch),
     surrogate: o.surrogate,
@@ -87,9 +85,18 @@ export async function analyzeWithProgress(o: AnalyzeCliOptions, slide: string, p
     mpp: o.mpp,
     overlap: o.overlap,
     batch: o.batch,
-    workers: o.workers,
     target: o.target,
     outputs: !o['no-outputs'],
+  };
+}
+
+/** One slide with a progress line (count, rate, ETA; replayed batches shown apart). */
+export async function analyzeWithProgress(o: AnalyzeCliOptions, slide: string, prefix = ''): Promise<AnalyzeResult> {
+  let progress: Progress | undefined;
+  const r = await analyzeSlideToDir({
+    ...analysisOptions(o),
+    slide,
+    workers: o.workers,
     onPlan: (plan) => (progress = new Progress(`${prefix}patches`, plan.patches.length)),
     onProgress: (p) => progress?.update(p.done, p.reused ? `(${p.reused} from journal)` : ''),
   });

@@ -4,9 +4,8 @@ import { z } from 'zod';
 import { SdsError, formatError } from '../../core/errors.js';
 import { initEngine } from '../../models/index.js';
 import { LocalQueue, type BatchQueue, type SlideAnalysisOptions, type SlideStatus, type SlideTask, type WorkListener } from '../../queue/index.js';
-import { analyzeCommand, modelSpec, type AnalyzeCliOptions } from './analyze.js';
+import { analysisOptions, analyzeCommand, type AnalyzeCliOptions } from './analyze.js';
 import { defineCommand } from '../args.js';
-import { parseMethods, parseVariants, splitList } from '../list.js';
 import { Progress, formatSeconds } from '../progress.js';
 import { printTable } from './predict.js';
 import { QUEUE_OPTIONS, QUEUE_SCHEMA, connectQueue } from './worker.js';
@@ -59,21 +58,7 @@ export const batchCommand = defineCommand({
 
 /** The analysis settings shared by every slide of the batch, as plain JSON. */
 function slideOptions(o: AnalyzeCliOptions): SlideAnalysisOptions {
-  return {
-    out: o.out,
-    model: modelSpec(o.weights, o.arch),
-    surrogate: o.surrogate,
-    layers: splitList(o.layers),
-    methods: parseMethods(o.methods),
-    variants: parseVariants(o.variants),
-    patch: o.patch,
-    level: o.level,
-    mpp: o.mpp,
-    overlap: o.overlap,
-    batch: o.batch,
-    target: o.target,
-    outputs: !o['no-outputs'],
-  };
+  return analysisOptions(o);
 }
 
 /** Slide after slide in this process, each with a progress line; a summary table at the end. */
