@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { auroc, aurocDetail, AurocAccumulator } from '../saliency/index.js';
+import { seededRandom } from '../models/index.js';
 
 /** The definition itself: every (positive, negative) pair, ties 1/2. */
 function pairwise(scores: Float32Array, labels: Uint8Array, f: (v: number) => number = (v) => v): number {
@@ -16,17 +17,7 @@ function pairwise(scores: Float32Array, labels: Uint8Array, f: (v: number) => nu
   return u / pairs;
 }
 
-/** Small deterministic generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 const f32 = (xs: number[]) => Float32Array.from(xs);
 const u8 = (xs: number[]) => Uint8Array.from(xs);

@@ -5,8 +5,7 @@
  * gracefully mid-job, are each done exactly once; an unreachable Redis is a clear error, fast.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -17,6 +16,7 @@ import { initEngine } from '../models/index.js';
 import { analyzeSlideToDir, type AnalyzeOptions } from '../pipeline/index.js';
 import { BullQueue, chunkRanges, parseRedisUrl, slideJobId } from '../queue/index.js';
 import { SHARED } from './shared.js';
+import { fileDigests } from './output-digest.js';
 import { writeTissueSlide } from './synthetic-slide.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -109,15 +109,7 @@ function sds(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
 
 /** Hash of every output file but the manifest (which holds timings), plus what the manifest says minus timings. */
 function digest(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const f of readdirSync(d)) {
-      const p = join(d, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (f !== 'manifest.json') out.set(relative(dir, p), createHash('sha1').update(readFileSync(p)).digest('hex'));
-    }
-  };
-  walk(dir);
+  const out = fileDigests(dir);
   const { seconds, created, ...manifest } = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
   expect(seconds).toBeGreaterThan(0);
   expect(Date.parse(created as string)).toBeGreaterThan(0);

@@ -1,25 +1,13 @@
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initEngine } from '../models/index.js';
 import { AnalysisSession, analyzeSlideToDir, computeBatches, type AnalyzeOptions } from '../pipeline/index.js';
+import { fileDigests } from './output-digest.js';
 import { writeTissueSlide } from './synthetic-slide.js';
 
-/** Hash of every output file (stores, tiles, mask), manifest aside (it holds timings). */
-function digest(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (d: string) => {
-    for (const f of readdirSync(d)) {
-      const p = join(d, f);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (f !== 'manifest.json') out.set(relative(dir, p), createHash('sha1').update(readFileSync(p)).digest('hex'));
-    }
-  };
-  walk(dir);
-  return out;
-}
+const digest = fileDigests;
 
 describe('whole-slide analysis: journal, resume, streaming memory (generated slide, random ResNet18)', () => {
   const root = mkdtempSync(join(tmpdir(), 'sds-resume-'));
