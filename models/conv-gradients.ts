@@ -4,6 +4,7 @@
  * swapped, convolved with the output gradient as the filter, dilated by the stride.
  */
 import { tf, type Tensor, type Tensor4D } from './tf.js';
+import { winogradApplies, winogradConv3x3, winogradFilters, type WinogradFilters } from './winograd.js';
 
 type Pad = number | 'valid' | 'same';
 
@@ -32,7 +33,13 @@ export function conv2dInputGradient(dy: Tensor4D, filter: Tensor4D, xShape: read
   return tf.tidy(() => {
     const [kh, kw] = filter.shape;
     const [n, h, w, cin] = xShape as [number, number, number, number];
-    if (stride === 1) return phaseGradient(dy, filter, 0, 0, kh, kw, h, w, 1, pad)!;
+    if (stride === 1) {
+      const rotatedShape = [kh, kw, filter.shape[3], cin];
+      if (constantWeights.has(filter.dataId) && winogradApplies(dy.shape, rotatedShape, 1, kh - 1 - pad) && dy.shape[1] === h && dy.shape[2] === w) {
+        return winogradConv3x3(dy, winogradOf(filter, true));
+      }
+      return phaseGradient(dy, filter, 0, 0, kh, kw, h, w, 1, pad)!;
+    }
     const s = stride;
     const T = Math.ceil(h / s), U = Math.ceil(w / s);
     const rows: Tensor4D[] = [];
@@ -68,8 +75,8 @@ function phaseGradient(dy: Tensor4D, filter: Tensor4D, pi: number, pj: number, k
   const x = window(r - (N - 1), U - 1 + r, wo);
   let g = dy;
   if (y.start > 0 || y.end < ho - 1 || x.start > 0 || x.end < wo - 1) g = tf.slice(g, [0, y.start, x.start, 0], [-1, y.end - y.start + 1, x.end - x.start + 1, -1]);
-  if (y.padLo || y.padHi || x.padLo || x.padHi) g = tf.pad(g, [[0, 0], [y.padLo, y.padHi], [x.padLo, x.padHi], [0, 0]]);
-  return tf.conv2d(g, rotated, 1, 'valid');
+  // the convolution pads by itself (an explicit pad is a copy of dy)
+  return tf.conv2d(g, rotated, 1, [[0, 0], [y.padLo, y.padHi], [x.padLo, x.padHi], [0, 0]]);
 }
 
 /**
@@ -104,11 +111,38 @@ function rotatedTaps(filter: Tensor4D, a0: number, b0: number, s: number): Tenso
   return r;
 }
 
-/** Frees a weight's cached rotations (its model is being disposed). */
+/** Frees a weight's cached rotations and Winograd filters (its model is being disposed). */
 export function forgetRotations(weight: Tensor4D): void {
   for (const r of rotations.get(weight.dataId)?.values() ?? []) r.dispose();
   rotations.delete(weight.dataId);
+  for (const f of winograd.get(weight.dataId)?.values() ?? []) for (const t of [...f.u, ...f.basis]) t.dispose();
+  winograd.delete(weight.dataId);
   constantWeights.delete(weight.dataId);
+}
+
+/** Winograd filters of constant weights, of the weight itself and of its rotation (input gradient). */
+const winograd = new WeakMap<object, Map<boolean, WinogradFilters>>();
+
+function winogradOf(filter: Tensor4D, rotated: boolean): WinogradFilters {
+  let byKind = winograd.get(filter.dataId);
+  if (!byKind) winograd.set(filter.dataId, (byKind = new Map()));
+  const hit = byKind.get(rotated);
+  if (hit && hit.u.every((u) => !u.isDisposed)) return hit;
+  const [kh, kw, ci, co] = filter.shape;
+  const w = filter.dataSync() as Float32Array;
+  let hwio = w;
+  if (rotated) {
+    // rotated 180 degrees, in/out swapped: (kh, kw, co, ci)
+    hwio = new Float32Array(w.length);
+    for (let i = 0; i < kh; i++)
+      for (let j = 0; j < kw; j++)
+        for (let c = 0; c < ci; c++)
+          for (let k = 0; k < co; k++) hwio[((i * kw + j) * co + k) * ci + c] = w[(((kh - 1 - i) * kw + (kw - 1 - j)) * ci + c) * co + k]!;
+  }
+  const made = winogradFilters(hwio, rotated ? co : ci, rotated ? ci : co);
+  const kept = { u: made.u.map((t) => tf.keep(t)), basis: made.basis.map((t) => tf.keep(t)) };
+  byKind.set(rotated, kept);
+  return kept;
 }
 
 let registered = false;

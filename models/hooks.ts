@@ -1,4 +1,4 @@
-import { maxPool2d, type Conv2d } from './layers.js';
+import { maxPool2d, relu, type Conv2d } from './layers.js';
 import { tf, type Tensor4D } from './tf.js';
 
 /** A square max-pool window (PyTorch semantics: padding never wins). */
@@ -32,7 +32,7 @@ export class HookRunner {
   }
 
   relu(name: string, x: Tensor4D): Tensor4D {
-    return this.hooks.relu ? this.hooks.relu(name, x) : tf.relu(x);
+    return this.hooks.relu ? this.hooks.relu(name, x) : relu(x);
   }
 
   maxPool(name: string, x: Tensor4D, geometry: PoolGeometry): Tensor4D {

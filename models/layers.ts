@@ -4,8 +4,8 @@
  */
 import { oihwToHwio, tensor1d, type ParamBinder } from './params.js';
 import type { PoolGeometry } from './hooks.js';
-import { customUnary, tf, type Tensor1D, type Tensor2D, type Tensor4D } from './tf.js';
-import { cacheRotations } from './conv-gradients.js';
+import { customOp, customUnary, tf, type Tensor1D, type Tensor2D, type Tensor4D } from './tf.js';
+import { cacheRotations, conv2dInputGradient } from './conv-gradients.js';
 
 export interface Conv2dOptions {
   inChannels: number;
@@ -54,8 +54,34 @@ export class Conv2d {
   }
 
   apply(x: Tensor4D): Tensor4D {
-    const y = tf.conv2d(x, this.weight, this.stride, this.padding);
-    return this.bias ? tf.add(y, this.bias) : y;
+    if (this.weight instanceof tf.Variable) {
+      const y = tf.conv2d(x, this.weight, this.stride, this.padding);
+      return this.bias ? tf.add(y, this.bias) : y;
+    }
+    return this.constantOp()(x);
+  }
+
+  private light?: (x: Tensor4D) => Tensor4D;
+
+  /**
+   * Constant weights (inference, attribution): a conv whose backward pass needs nothing from the
+   * forward one but the input's shape. tfjs's own Conv2D saves its input for the filter gradient,
+   * which attribution never takes: a 1536 px U-Net kept every conv input alive until the end.
+   */
+  private constantOp(): (x: Tensor4D) => Tensor4D {
+    if (this.light) return this.light;
+    const { weight: w, bias: b, stride: s, padding: p } = this;
+    this.light = customUnary<Tensor4D>((x) => {
+      const shape = x.shape;
+      return {
+        value: tf.tidy(() => {
+          const y = tf.conv2d(x, w, s, p);
+          return b ? tf.add(y, b) : y;
+        }),
+        gradFunc: (dy) => conv2dInputGradient(dy, w, shape, s, p),
+      };
+    });
+    return this.light;
   }
 }
 
@@ -92,8 +118,45 @@ export class BatchNorm2d {
   }
 
   apply(x: Tensor4D): Tensor4D {
-    return tf.add(tf.mul(x, this.scale), this.shift);
+    return (this.light ??= customUnary<Tensor4D>((v) => ({
+      value: tf.tidy(() => tf.add(tf.mul(v, this.scale), this.shift)),
+      // the backward pass only scales: nothing of the forward pass is kept for it
+      gradFunc: (dy) => tf.mul(dy, this.scale),
+    })))(x);
   }
+
+  private light?: (x: Tensor4D) => Tensor4D;
+}
+
+/**
+ * ReLU whose backward pass keeps its output (the mask y > 0, as PyTorch's threshold_backward
+ * uses), not its input: the output is alive anyway as the next layer's input.
+ */
+export const relu = customUnary<Tensor4D>((x, save) => {
+  const y = tf.relu(x);
+  save([y]);
+  return { value: y, gradFunc: (dy, saved) => tf.mul(dy, tf.step(saved[0]!)) };
+});
+
+/** a + b for same-shape tensors, keeping nothing for the backward pass (tf.add keeps both inputs). */
+export function addSame(a: Tensor4D, b: Tensor4D): Tensor4D {
+  if (!tf.util.arraysEqual(a.shape, b.shape)) return tf.add(a, b);
+  return addOp(a, b);
+}
+
+const addOp = customOp<Tensor4D>(([a, b]) => ({
+  value: tf.add(a!, b!),
+  gradFunc: (dy) => [tf.clone(dy), tf.clone(dy)],
+}));
+
+/** Channel concat keeping nothing for the backward pass (the gradient is a split of dy). */
+export function concatChannels(xs: Tensor4D[]): Tensor4D {
+  const sizes = xs.map((t) => t.shape[3]);
+  const op = customOp<Tensor4D>((inputs) => ({
+    value: tf.concat(inputs as Tensor4D[], 3),
+    gradFunc: (dy) => tf.split(dy, sizes, 3),
+  }));
+  return op(...xs);
 }
 
 export class Linear {

@@ -3,7 +3,7 @@
  * the classifier heads and the U-Net share. Module names follow the state_dict of each layout.
  */
 import { HookRunner, type ForwardHooks } from './hooks.js';
-import { BatchNorm2d, Conv2d } from './layers.js';
+import { addSame, BatchNorm2d, Conv2d } from './layers.js';
 import type { ParamBinder } from './params.js';
 import { block as runBlock } from './checkpoint.js';
 import { tf, type Tensor4D } from './tf.js';
@@ -62,7 +62,7 @@ function basicBlock(b: ParamBinder, name: string, layer: string, cin: number, pl
       let y = r.relu(`${name}.relu.0`, bn1.apply(r.conv(conv1, x)));
       y = bn2.apply(r.conv(conv2, y));
       const identity = down ? down.bn.apply(r.conv(down.conv, x)) : x;
-      return r.relu(`${name}.relu.1`, tf.add(y, identity));
+      return r.relu(`${name}.relu.1`, addSame(y, identity));
     },
   };
 }
@@ -85,7 +85,7 @@ function bottleneck(b: ParamBinder, name: string, layer: string, cin: number, pl
       y = r.relu(`${name}.relu.1`, bn2.apply(r.conv(conv2, y)));
       y = bn3.apply(r.conv(conv3, y));
       const identity = down ? down.bn.apply(r.conv(down.conv, x)) : x;
-      return r.relu(`${name}.relu.2`, tf.add(y, identity));
+      return r.relu(`${name}.relu.2`, addSame(y, identity));
     },
   };
 }

@@ -2,7 +2,7 @@
 import { SdsError } from '../core/errors.js';
 import { HookRunner, type ForwardHooks } from './hooks.js';
 import { assertLayer } from './classifier.js';
-import { BatchNorm2d, Conv2d, upsampleNearest2x } from './layers.js';
+import { BatchNorm2d, concatChannels, Conv2d, upsampleNearest2x } from './layers.js';
 import type { ArchName, LayerStart, Model } from './model.js';
 import type { ParamBinder } from './params.js';
 import { KeptFeatures, ResNetEncoder, torchvisionNaming, type EncoderFeatures, type ResNetDepth } from './resnet.js';
@@ -107,7 +107,7 @@ export class UNet implements Model {
       const skip = skips[i];
       const block = (v: Tensor4D, s?: Tensor4D) => {
         let z = upsampleNearest2x(v);
-        if (s) z = tf.concat([z, s], 3);
+        if (s) z = concatChannels([z, s]);
         return blk.conv2.apply(blk.conv1.apply(z, r), r);
       };
       // large blocks keep only their inputs for the backward pass and recompute the rest

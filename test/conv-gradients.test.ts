@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initEngine, tf } from '../models/index.js';
-import { conv2dFilterGradient, conv2dInputGradient } from '../models/conv-gradients.js';
+import { cacheRotations, conv2dFilterGradient, conv2dInputGradient, forgetRotations } from '../models/conv-gradients.js';
+import { winogradApplies, winogradConv3x3, winogradFilters } from '../models/winograd.js';
 import { relErr } from './shared.js';
 
 /**
@@ -68,5 +69,48 @@ describe('conv input gradient as a forward convolution', () => {
     forEachTap({ n: 2, size, ho, k, s, p, ci, co }, (xi, wi, di) => (ref[xi]! += wv[wi]! * dv[di]!));
     expect(relErr(gv, ref)).toBeLessThanOrEqual(1e-5);
     for (const t of [w, dy, g]) t.dispose();
+  });
+});
+
+describe('Winograd F(2x2,3x3) input gradient of constant 3x3 filters', () => {
+  beforeAll(async () => {
+    await initEngine({ announce: false });
+  });
+
+  it('applies only where it pays and is exact enough: 3x3, stride 1, pad 1, even sides, 128+ channels', () => {
+    expect(winogradApplies([2, 8, 8, 128], [3, 3, 128, 128], 1, 1)).toBe(true);
+    expect(winogradApplies([2, 9, 8, 128], [3, 3, 128, 128], 1, 1)).toBe(false);
+    expect(winogradApplies([2, 8, 8, 64], [3, 3, 64, 128], 1, 1)).toBe(false);
+    expect(winogradApplies([2, 8, 8, 128], [3, 3, 128, 128], 2, 1)).toBe(false);
+    expect(winogradApplies([2, 8, 8, 128], [1, 1, 128, 128], 1, 0)).toBe(false);
+  });
+
+  it.each([
+    [8, 128, 128],
+    [6, 128, 256],
+    [9, 128, 128],
+  ])('size=%i cin=%i cout=%i equals the direct sum, and its cached filters go with the weight', async (size, ci, co) => {
+    const before = tf.memory().numTensors;
+    const w = tf.randomNormal([3, 3, ci, co], 0, 0.05, 'float32', 8) as tf.Tensor4D;
+    cacheRotations(w);
+    const dy = tf.randomNormal([2, size, size, co], 0, 1, 'float32', 9) as tf.Tensor4D;
+    const g = conv2dInputGradient(dy, w, [2, size, size, ci], 1, 1);
+    const [wv, dv, gv] = [await w.data(), await dy.data(), await g.data()];
+    const ref = new Float64Array(2 * size * size * ci);
+    forEachTap({ n: 2, size, ho: size, k: 3, s: 1, p: 1, ci, co }, (xi, wi, di) => (ref[xi]! += wv[wi]! * dv[di]!));
+    expect(relErr(gv, ref)).toBeLessThanOrEqual(1e-5);
+    forgetRotations(w);
+    for (const t of [w, dy, g]) t.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('the forward transform alone equals the engine convolution (any filter, even sides)', async () => {
+    const x = tf.randomNormal([3, 10, 6, 40], 0, 1, 'float32', 10) as tf.Tensor4D;
+    const w = tf.randomNormal([3, 3, 40, 24], 0, 0.1, 'float32', 11) as tf.Tensor4D;
+    const u = winogradFilters((await w.data()) as Float32Array, 40, 24);
+    const y = winogradConv3x3(x, u);
+    const ref = tf.conv2d(x, w, 1, 1);
+    expect(relErr(await y.data(), await ref.data())).toBeLessThanOrEqual(1e-5);
+    for (const t of [x, w, y, ref, ...u.u, ...u.basis]) t.dispose();
   });
 });
