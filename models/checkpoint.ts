@@ -14,7 +14,9 @@ export function checkpoint(f: (...xs: Tensor4D[]) => Tensor4D, inputs: Tensor4D[
     const value = f(...xs);
     return {
       value,
-      gradFunc: (dy: Tensor4D, saved: Tensor4D[]) => recompute(() => tf.grads((...s: tf.Tensor[]) => f(...(s as Tensor4D[])))(saved, dy)),
+      // the recomputed intermediates go with the tidy as the forward pass's did (the tape keeps
+      // what the backward pass needs)
+      gradFunc: (dy: Tensor4D, saved: Tensor4D[]) => recompute(() => tf.grads((...s: tf.Tensor[]) => tf.tidy(() => f(...(s as Tensor4D[]))))(saved, dy)),
     };
   }) as unknown as Func);
   return op(...inputs) as Tensor4D;

@@ -111,6 +111,30 @@ function rotatedTaps(filter: Tensor4D, a0: number, b0: number, s: number): Tenso
   return r;
 }
 
+/**
+ * Computes, up front, everything the input gradient of a constant convolution caches (the rotated
+ * taps of each phase, or the Winograd filters). Called before a gradient pass starts: made lazily,
+ * in the middle of a backward pass, these long-lived tensors land between the pass's large
+ * temporary buffers and fragment the heap (a second 1536 px U-Net gradient then found no room in
+ * a WASM instance's 4 GiB).
+ */
+export function prepareInputGradient(filter: Tensor4D, stride: number, pad: number): void {
+  if (!constantWeights.has(filter.dataId)) return;
+  const [kh, kw, ci, co] = filter.shape;
+  if (stride === 1 && winogradApplies([1, 2, 2, co], [kh, kw, co, ci], 1, kh - 1 - pad)) {
+    winogradOf(filter, true);
+    return;
+  }
+  tf.tidy(() => {
+    for (let pi = 0; pi < stride; pi++)
+      for (let pj = 0; pj < stride; pj++) {
+        const a0 = (pi + pad) % stride;
+        const b0 = (pj + pad) % stride;
+        if (a0 < kh && b0 < kw) rotatedTaps(filter, a0, b0, stride); // kept; its temporaries go with the tidy
+      }
+  });
+}
+
 /** Frees a weight's cached rotations and Winograd filters (its model is being disposed). */
 export function forgetRotations(weight: Tensor4D): void {
   for (const r of rotations.get(weight.dataId)?.values() ?? []) r.dispose();

@@ -3,7 +3,7 @@
  * the classifier heads and the U-Net share. Module names follow the state_dict of each layout.
  */
 import { HookRunner, type ForwardHooks } from './hooks.js';
-import { addSame, BatchNorm2d, Conv2d } from './layers.js';
+import { addSame, BatchNorm2d, consume, Conv2d } from './layers.js';
 import type { ParamBinder } from './params.js';
 import { block as runBlock } from './checkpoint.js';
 import { tf, type Tensor4D } from './tf.js';
@@ -59,10 +59,14 @@ function basicBlock(b: ParamBinder, name: string, layer: string, cin: number, pl
     layer,
     convs: [conv1, conv2, ...(down ? [down.conv] : [])],
     apply(x, r) {
-      let y = r.relu(`${name}.relu.0`, bn1.apply(r.conv(conv1, x)));
-      y = bn2.apply(r.conv(conv2, y));
-      const identity = down ? down.bn.apply(r.conv(down.conv, x)) : x;
-      return r.relu(`${name}.relu.1`, addSame(y, identity));
+      let y = consume(r.conv(conv1, x), (c) => bn1.apply(c as Tensor4D));
+      y = consume(y, (t) => r.relu(`${name}.relu.0`, t as Tensor4D));
+      y = consume(y, (t) => r.conv(conv2, t as Tensor4D));
+      y = consume(y, (t) => bn2.apply(t as Tensor4D));
+      const identity = down ? consume(r.conv(down.conv, x), (c) => down.bn.apply(c as Tensor4D)) : x;
+      const sum = consume(y, (t) => addSame(t as Tensor4D, identity));
+      if (identity !== x) identity.dispose();
+      return consume(sum, (t) => r.relu(`${name}.relu.1`, t as Tensor4D));
     },
   };
 }

@@ -30,7 +30,9 @@ export function customOp<T extends tf.Tensor>(
     return {
       value,
       gradFunc: (dy: T, saved: tf.Tensor[]) => {
-        const res = gradFunc(dy, saved);
+        // tfjs runs gradient functions outside any tidy: their temporaries (a ReLU's mask, say)
+        // would live until the whole pass ends
+        const res = tf.tidy(() => gradFunc(dy, saved));
         const dxs = Array.isArray(res) ? res : [res];
         const contributions = xs.includes(value) ? [] : (returned.get(value) ?? []);
         release(dxs, [dy, ...saved, ...contributions]);

@@ -2,7 +2,7 @@
 import { SdsError } from '../core/errors.js';
 import { HookRunner, type ForwardHooks } from './hooks.js';
 import { assertLayer } from './classifier.js';
-import { BatchNorm2d, concatChannels, Conv2d, upsampleNearest2x } from './layers.js';
+import { BatchNorm2d, concatChannels, consume, Conv2d, upsampleNearest2x } from './layers.js';
 import type { ArchName, LayerStart, Model } from './model.js';
 import type { ParamBinder } from './params.js';
 import { KeptFeatures, ResNetEncoder, torchvisionNaming, type EncoderFeatures, type ResNetDepth } from './resnet.js';
@@ -26,7 +26,8 @@ class ConvBnRelu {
     this.bn = new BatchNorm2d(b, `${name}.1`, cout);
   }
   apply(x: Tensor4D, r: HookRunner): Tensor4D {
-    return r.relu(`${this.name}.2`, this.bn.apply(r.conv(this.conv, x)));
+    const b = consume(r.conv(this.conv, x), (c) => this.bn.apply(c as Tensor4D));
+    return consume(b, (t) => r.relu(`${this.name}.2`, t as Tensor4D));
   }
 }
 
@@ -107,8 +108,9 @@ export class UNet implements Model {
       const skip = skips[i];
       const block = (v: Tensor4D, s?: Tensor4D) => {
         let z = upsampleNearest2x(v);
-        if (s) z = concatChannels([z, s]);
-        return blk.conv2.apply(blk.conv1.apply(z, r), r);
+        if (s) z = consume(z, (u) => concatChannels([u as Tensor4D, s]));
+        const h = consume(z, (u) => blk.conv1.apply(u as Tensor4D, r));
+        return consume(h, (u) => blk.conv2.apply(u as Tensor4D, r));
       };
       // large blocks keep only their inputs for the backward pass and recompute the rest
       y = runBlock((v, s) => block(v, s), skip ? [y, skip] : [y]);

@@ -106,6 +106,7 @@ function gradientsAtLayers(model: Model, x: Tensor4D, layers: readonly string[],
   // Nothing below the lowest explained layer needs a gradient: it runs once, off the tape, and
   // the backward pass starts there (the tape, and its copies of saved tensors, only covers what
   // lies above). The lowest layer's gradient is the gradient with respect to its value.
+  prepareBackward(model);
   const order = new Map(model.layerNames.map((l, i) => [l, i]));
   const lowest = [...layers].sort((a, b) => order.get(a)! - order.get(b)!)[0]!;
   const start = lowest === 'input' ? undefined : model.prepareFrom(lowest, x, hooks);
@@ -145,6 +146,11 @@ function gradientsAtLayers(model: Model, x: Tensor4D, layers: readonly string[],
     for (const p of probes) p.dispose();
     start?.dispose();
   }
+}
+
+/** The convolutions' cached backward filters, made before any large activation exists. */
+function prepareBackward(model: Model): void {
+  for (const c of model.convs.values()) c.prepareBackward();
 }
 
 function disposeAll(m: Map<string, Tensor>): void {
@@ -232,6 +238,7 @@ export class LayerIntegratedGradients implements AttributionMethod {
     const steps = o.steps ?? 50;
     if (!Number.isInteger(steps) || steps < 1 || steps > 10000) throw new SdsError('BAD_ARGUMENT', `--steps must be 1..10000, got ${steps}`);
     const { alphas, weights } = igSteps(steps, o.rule ?? 'gausslegendre');
+    prepareBackward(this.model);
     const n = x.shape[0];
     const x0 = zeroBaseline(x);
     const base = forwardRecording(this.model, x0, o.layers, [0]);
