@@ -21,7 +21,8 @@ export type SdsErrorCode =
   | 'SLIDE_UNREADABLE'
   | 'SLIDE_UNSUPPORTED'
   | 'ABORTED'
-  | 'QUEUE_UNAVAILABLE';
+  | 'QUEUE_UNAVAILABLE'
+  | 'OUT_OF_MEMORY';
 
 export class SdsError extends Error {
   readonly code: SdsErrorCode;

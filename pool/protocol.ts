@@ -47,8 +47,10 @@ export interface LayerPayload {
   shape: [number, number, number, number];
 }
 
+/** Every reply to a task says how large the worker's engine heap has grown (0 where unknown). */
 export type WorkerReply =
   | { type: 'ready'; engine: string }
-  | { type: 'attribute'; id: number; layers: LayerPayload[]; targets: number[] }
-  | { type: 'forward'; id: number; logits: Float32Array; shape: number[] }
-  | { type: 'error'; id?: number; message: string; code?: string; suggestion?: string };
+  | { type: 'attribute'; id: number; layers: LayerPayload[]; targets: number[]; heapBytes: number }
+  | { type: 'forward'; id: number; logits: Float32Array; shape: number[]; heapBytes: number }
+  /** `fatal`: the engine instance itself failed (a WASM abort, e.g. its 4 GiB were exhausted): only a new worker can go on. */
+  | { type: 'error'; id?: number; message: string; code?: string; suggestion?: string; fatal?: boolean; heapBytes: number };

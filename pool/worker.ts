@@ -1,7 +1,7 @@
 /** A pool worker: its own TensorFlow.js WASM instance and its own copy of the model. */
 import { parentPort } from 'node:worker_threads';
 import { SdsError } from '../core/errors.js';
-import { initEngine, loadModel, predictBatch, randomModel, type Model } from '../models/index.js';
+import { initEngine, loadModel, predictBatch, randomModel, tf, type Model } from '../models/index.js';
 import { attributeBatch, explainedModel } from '../saliency/index.js';
 import type { InitMessage, Task, WorkerReply } from './protocol.js';
 import type { Variant } from '../saliency/index.js';
@@ -27,9 +27,17 @@ function reply(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
 }
 
+/** Bytes of the WASM engine's heap (it only grows; 4 GiB at most); 0 on other engines. */
+function heapBytes(): number {
+  const wasm = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm;
+  return wasm?.HEAPU8?.length ?? 0;
+}
+
 function fail(err: unknown, id?: number): void {
   const e = err as Error;
-  reply({ type: 'error', id, message: e.message ?? String(err), code: err instanceof SdsError ? err.code : undefined, suggestion: err instanceof SdsError ? err.suggestion : undefined });
+  // an aborted WASM instance answers every later call with the same abort
+  const fatal = e?.name === 'RuntimeError' || /^Aborted\(/.test(e.message ?? '');
+  reply({ type: 'error', id, message: e.message ?? String(err), code: err instanceof SdsError ? err.code : undefined, suggestion: err instanceof SdsError ? err.suggestion : undefined, fatal, heapBytes: fatal ? 0 : heapBytes() });
 }
 
 async function init(m: InitMessage): Promise<void> {
@@ -44,12 +52,12 @@ async function run(t: Task): Promise<void> {
   const model = await modelFor(t.variant);
   if (t.type === 'forward') {
     const p = await predictBatch(model, t.data, t.shape, t.shape[0]);
-    reply({ type: 'forward', id: t.id, logits: p.logits, shape: p.shape }, [p.logits.buffer as ArrayBuffer]);
+    reply({ type: 'forward', id: t.id, logits: p.logits, shape: p.shape, heapBytes: heapBytes() }, [p.logits.buffer as ArrayBuffer]);
     return;
   }
   const res = await attributeBatch(model, t.method, t.data, t.shape, { layers: t.layers, targets: t.targets, steps: t.steps, internalBatchSize: t.internalBatchSize, batch: t.shape[0] });
   const layers = [...res.layers].map(([layer, r]) => ({ layer, attr: t.mapsOnly ? new Float32Array(0) : r.attr, map: r.map, shape: r.shape }));
-  reply({ type: 'attribute', id: t.id, layers, targets: res.targets }, layers.flatMap((l) => [l.attr.buffer as ArrayBuffer, l.map.buffer as ArrayBuffer]));
+  reply({ type: 'attribute', id: t.id, layers, targets: res.targets, heapBytes: heapBytes() }, layers.flatMap((l) => [l.attr.buffer as ArrayBuffer, l.map.buffer as ArrayBuffer]));
 }
 
 // one message at a time, in order: the pool never sends a second task before the first replies

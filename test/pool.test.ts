@@ -39,3 +39,37 @@ describe('worker pool (one WASM engine per worker)', () => {
     expect(ok.shape).toEqual([1, 3]);
   });
 });
+
+describe('worker pool: a failed or bloated engine is replaced, the task runs again', () => {
+  it('a worker past its heap limit is replaced after its task; the results do not change', async () => {
+    const model = { kind: 'random' as const, arch: 'resnet18', classes: 3, seed: 4 };
+    const batch = () => Float32Array.from({ length: 2 * 3 * 32 * 32 }, (_, i) => Math.sin(i));
+    const plain = await WorkerPool.create({ model, variant: 'original', size: 1 });
+    const recycling = await WorkerPool.create({ model, variant: 'original', size: 1, recycleAboveBytes: 1 });
+    try {
+      for (let k = 0; k < 3; k++) {
+        const [a, b] = await Promise.all([plain.forward({ data: batch(), shape: [2, 3, 32, 32] }), recycling.forward({ data: batch(), shape: [2, 3, 32, 32] })]);
+        expect(Array.from(b.logits)).toEqual(Array.from(a.logits));
+      }
+      expect(plain.replaced).toBe(0);
+      expect(recycling.replaced).toBe(3);
+    } finally {
+      await Promise.all([plain.close(), recycling.close()]);
+    }
+  });
+
+  it('a batch that exhausts the 4 GiB of a WASM instance fails clearly (after one retry), and the pool goes on', async () => {
+    const pool = await WorkerPool.create({ model: { kind: 'random', arch: 'resnet18', classes: 3, seed: 4 }, variant: 'original', size: 1 });
+    try {
+      // the stem's output alone is 8 x 1024 x 1024 x 64 floats = 2 GiB, and BatchNorm needs another
+      const t0 = performance.now();
+      await expect(pool.forward({ data: new Float32Array(8 * 3 * 2048 * 2048), shape: [8, 3, 2048, 2048] })).rejects.toThrow(/failed on this batch twice.*4 GiB/);
+      expect(pool.replaced).toBe(2);
+      const ok = await pool.forward({ data: new Float32Array(3 * 32 * 32), shape: [1, 3, 32, 32] });
+      expect(ok.shape).toEqual([1, 3]);
+      expect(performance.now() - t0).toBeLessThan(120_000);
+    } finally {
+      await pool.close();
+    }
+  });
+});
