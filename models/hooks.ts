@@ -12,6 +12,8 @@ export interface PoolGeometry {
  * Points where variants and attribution methods change a forward pass without forking the model:
  * every conv (hook points are the stride-2 ones), every ReLU and max-pool (by unique name), and
  * every named layer output ('input', 'X_Y'). Each hook returns the tensor the model continues with.
+ * A hook that keeps a tensor beyond its call keeps a clone (`tf.keep(tf.clone(t))`): the model
+ * disposes intermediates as soon as the next op has consumed them.
  */
 export interface ForwardHooks {
   /** Applies `conv` to `x`; `apply` is the plain convolution. */

@@ -98,13 +98,16 @@ export function chunkKind(sessions: SessionCache): JobKind<ChunkJobData> {
       const [a, b] = d.batches;
       const indices = Array.from({ length: b - a }, (_, k) => a + k);
       let done = 0, reused = 0;
+      let paused: Promise<void> | undefined;
       ctx.progress(0, indices.length);
       const r = await sessions.use(analyzeOptions(d, ctx.workers), ctx.signal, (s) =>
-        s.run(indices, undefined, (_i, fromJournal) => {
+        s.run(indices, undefined, async (_i, fromJournal) => {
+          // batches run concurrently: those finishing during a pause are counted after it
+          if (paused) await paused;
           done++;
           if (fromJournal) reused++;
           ctx.progress(done, indices.length, reused ? `(${reused} from journal)` : '');
-          return PAUSE_AFTER_BATCH_MS && done < indices.length ? new Promise<void>((ok) => setTimeout(ok, PAUSE_AFTER_BATCH_MS)) : undefined;
+          if (PAUSE_AFTER_BATCH_MS && done < indices.length) await (paused = new Promise<void>((ok) => setTimeout(ok, PAUSE_AFTER_BATCH_MS)));
         }),
       );
       return r;

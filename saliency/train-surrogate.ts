@@ -45,7 +45,8 @@ export class SurrogateTrainer {
       this.model.forwardTo(this.lastBlock, x, {
         conv: (conv, v, apply) => {
           const y = apply(v);
-          if (this.paths.paths.has(conv.name)) rec.set(conv.name, { x: tf.keep(v), y: tf.keep(y) });
+          // own references: the model releases its intermediates as soon as they are consumed
+          if (this.paths.paths.has(conv.name)) rec.set(conv.name, { x: tf.keep(tf.clone(v)), y: tf.keep(tf.clone(y)) });
           return y;
         },
       });

@@ -325,20 +325,22 @@ describe.skipIf(!hasRedis)('distributed batch analysis on BullMQ / Redis (real r
     // the event loop (that renews the lock) for 2-4 s on a loaded 2-core machine, and a lost lock
     // would start a finalize twice (asserted below not to happen)
     const workerArgs = ['worker', '--queue', redis.url, '--workers', '1', '--lock', '20', '--stalled-check', '1'];
-    // workers pause after each batch of a chunk, so the SIGKILL below lands mid-chunk however fast the batches are
-    const workerEnv = { ...env, SDS_TEST_PAUSE_AFTER_BATCH_MS: '1500' };
-    const workers = [sds(workerArgs, workerEnv), sds(workerArgs, workerEnv)];
-    procs.push(...workers);
+    // the victim starts alone and stops after the first batch of a chunk (a pause longer than the
+    // test), so the SIGKILL lands mid-chunk however fast the batches are and however long this
+    // process's event loop is blocked (planning a slide here takes seconds); then the survivor starts
+    const victim = sds(workerArgs, { ...env, SDS_TEST_PAUSE_AFTER_BATCH_MS: '600000' });
+    procs.push(victim);
     const reference = (async () => {
       await analyzeSlideToDir(base(join(generated, 'tissue.tif')));
       if (cmu) await analyzeSlideToDir(base(join(cmu, 'CMU-1-Small-Region.svs'), 3));
     })();
 
-    // SIGKILL the first worker that has journalled a batch of a chunk it has not finished
-    const victim = await Promise.race(workers.map((w) => w.waitFor(/\n(1\/[23]|2\/3) batches/).then(() => w)));
+    // SIGKILL the victim once it has journalled a batch of a chunk it has not finished
+    await victim.waitFor(/\n(1\/[23]|2\/3) batches/);
     victim.p.kill('SIGKILL');
     const killedAt = victim.log();
-    const survivor = workers.find((w) => w !== victim)!;
+    const survivor = sds(workerArgs, env);
+    procs.push(survivor);
     const vm = [...killedAt.matchAll(/\n(\d+)\/(\d+) batches/g)].at(-1)!;
     expect(Number(vm[1])).toBeLessThan(Number(vm[2])); // killed mid-chunk
     const chunkId = [...killedAt.matchAll(/\(job (slide-[^)]+-b\d+)\)/g)].at(-1)![1]!;
