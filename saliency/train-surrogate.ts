@@ -4,6 +4,7 @@
  * Loss = sum over paths of mean |path(X_i) - Y_i|; Adam exactly as PyTorch's.
  */
 import { tf, type Model, type Tensor, type Tensor4D } from '../models/index.js';
+import { AdamW } from '../training/adam.js';
 import type { SurrogatePaths } from './variants.js';
 
 export interface AdamOptions {
@@ -17,11 +18,9 @@ export const DEFAULT_ADAM: AdamOptions = { lr: 1e-3, beta1: 0.9, beta2: 0.999, e
 
 export class SurrogateTrainer {
   readonly adam: AdamOptions;
-  /** Adam steps taken so far. */
-  step = 0;
   private readonly params: Map<string, tf.Variable>;
-  private readonly m = new Map<string, Tensor>();
-  private readonly v = new Map<string, Tensor>();
+  /** PyTorch's Adam (AdamW without weight decay), the optimiser the demo models train with too. */
+  private readonly optimiser: AdamW;
   private readonly lastBlock: string;
 
   constructor(
@@ -34,6 +33,7 @@ export class SurrogateTrainer {
     for (const [k, p] of this.params) {
       if (!(p instanceof tf.Variable)) throw new Error(`surrogate parameter ${k} is not trainable: build the paths with trainable: true`);
     }
+    this.optimiser = new AdamW(this.params, { ...this.adam, weightDecay: 0 });
     // all hook points sit in or below the first block of the last stage
     this.lastBlock = model.layerNames.filter((l) => l.endsWith('_0')).at(-1)!;
   }
@@ -86,49 +86,32 @@ export class SurrogateTrainer {
     }
   }
 
+  /** Adam steps taken so far. */
+  get step(): number {
+    return this.optimiser.step;
+  }
+
   /** One Adam step on batch x; returns the loss before the step. */
   async trainStep(x: Tensor4D): Promise<number> {
     const { loss, grads } = this.lossAndGradients(x);
-    this.step++;
-    const { lr, beta1, beta2, eps } = this.adam;
-    const bc1 = 1 - beta1 ** this.step;
-    const bc2Sqrt = Math.sqrt(1 - beta2 ** this.step);
-    const stepSize = lr / bc1;
-    for (const [k, p] of this.params) {
-      const g = grads.get(k)!;
-      const m0 = this.m.get(k);
-      const v0 = this.v.get(k);
-      const [m, v] = tf.tidy(() => [
-        tf.add(tf.mul(m0 ?? tf.zerosLike(g), beta1), tf.mul(g, 1 - beta1)),
-        tf.add(tf.mul(v0 ?? tf.zerosLike(g), beta2), tf.mul(tf.mul(g, g), 1 - beta2)),
-      ]);
-      tf.tidy(() => p.assign(tf.sub(p, tf.mul(tf.div(m!, tf.add(tf.div(tf.sqrt(v!), bc2Sqrt), eps)), stepSize))));
-      m0?.dispose();
-      v0?.dispose();
-      this.m.set(k, m!);
-      this.v.set(k, v!);
-      g.dispose();
-    }
+    this.optimiser.apply(grads); // consumes grads
     const value = (await loss.data())[0]!;
     loss.dispose();
     return value;
   }
 
   /** Adam moments by parameter name, for checkpoints. */
-  moments(): { m: Map<string, Tensor>; v: Map<string, Tensor> } {
-    return { m: this.m, v: this.v };
+  moments(): { m: ReadonlyMap<string, Tensor>; v: ReadonlyMap<string, Tensor> } {
+    return this.optimiser.moments();
   }
 
-  restoreMoments(step: number, m: Map<string, Tensor>, v: Map<string, Tensor>): void {
-    this.step = step;
-    for (const [k, t] of m) this.m.set(k, t);
-    for (const [k, t] of v) this.v.set(k, t);
+  /** Restores a checkpoint's step and moments (takes ownership of the tensors). */
+  restoreMoments(step: number, m: ReadonlyMap<string, Tensor>, v: ReadonlyMap<string, Tensor>): void {
+    this.optimiser.restore(step, m, v);
   }
 
   dispose(): void {
-    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
-    this.m.clear();
-    this.v.clear();
+    this.optimiser.dispose();
   }
 }
 
