@@ -79,10 +79,8 @@ export class Conv2d {
     this.light = customUnary<Tensor4D>((x) => {
       const shape = x.shape;
       return {
-        value: tf.tidy(() => {
-          const y = tf.conv2d(x, w, s, p);
-          return b ? tf.add(y, b) : y;
-        }),
+        // (tfjs runs a custom op's forward function in a tidy of its own)
+        value: b ? tf.add(tf.conv2d(x, w, s, p), b) : tf.conv2d(x, w, s, p),
         gradFunc: (dy) => conv2dInputGradient(dy, w, shape, s, p),
       };
     });
@@ -124,7 +122,7 @@ export class BatchNorm2d {
 
   apply(x: Tensor4D): Tensor4D {
     return (this.light ??= customUnary<Tensor4D>((v) => ({
-      value: tf.tidy(() => tf.add(tf.mul(v, this.scale), this.shift)),
+      value: tf.add(tf.mul(v, this.scale), this.shift),
       // the backward pass only scales: nothing of the forward pass is kept for it
       gradFunc: (dy) => tf.mul(dy, this.scale),
     })))(x);

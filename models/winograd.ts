@@ -33,14 +33,7 @@ const G = [
 ] as const;
 
 /** SDS_WINOGRAD=0 turns it off (to compare; the engine's convolution is then used throughout). */
-let enabled = process.env.SDS_WINOGRAD !== '0';
-
-/** For tests and comparisons: turns Winograd on or off; returns the previous setting. */
-export function setWinograd(on: boolean): boolean {
-  const old = enabled;
-  enabled = on;
-  return old;
-}
+const enabled = process.env.SDS_WINOGRAD !== '0';
 
 /** Below this many input or output channels the transforms cost what the GEMMs save. */
 export const WINOGRAD_MIN_CHANNELS = 128;

@@ -92,15 +92,17 @@ export class WorkerPool {
     this.pump();
   }
 
-  private onMessage(slot: Slot, m: WorkerReply): void {
-    if (slot.waiting) {
-      const w = slot.waiting;
-      slot.waiting = undefined;
-      w.resolve(m);
-      return;
-    }
-    const job = slot.job;
+  /** What the slot's worker was doing: starting (`waiting`) or running a job; both cleared. */
+  private take(slot: Slot): { waiting?: Pending; job?: Job } {
+    const { waiting, job } = slot;
+    slot.waiting = undefined;
     slot.job = undefined;
+    return { waiting, job };
+  }
+
+  private onMessage(slot: Slot, m: WorkerReply): void {
+    const { waiting, job } = this.take(slot);
+    if (waiting) return waiting.resolve(m);
     if (!job) return;
     if (m.type === 'error' && m.fatal) {
       this.retry(slot, job, m.message);
@@ -116,14 +118,8 @@ export class WorkerPool {
   }
 
   private onWorkerFailure(slot: Slot, e: Error): void {
-    if (slot.waiting) {
-      const w = slot.waiting;
-      slot.waiting = undefined;
-      w.reject(e);
-      return;
-    }
-    const job = slot.job;
-    slot.job = undefined;
+    const { waiting, job } = this.take(slot);
+    if (waiting) return waiting.reject(e);
     if (job) this.retry(slot, job, e.message);
     else if (!this.closed) this.replace(slot);
   }
