@@ -8,7 +8,8 @@ import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { createServer } from '../server/index.js';
-import { dziLevels, FloatStore, openSlide } from '../tiling/index.js';
+import { dziLevels, FloatStore } from '../maps/index.js';
+import { openSlide } from '../slide/index.js';
 import { writeBenchSlide } from './whole-slide.js';
 
 export interface TileLatencyOptions {

@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { SdsError } from '../core/errors.js';
 import { normalizeRgb, rgbToChw } from '../models/index.js';
 import { WorkerPool } from '../pool/index.js';
-import { detectTissue, openSlide, writeMaskPng, type Slide } from '../tiling/index.js';
+import { detectTissue, openSlide, writeMaskPng, type Slide } from '../slide/index.js';
 import { BatchJournal, type BatchMaps } from './journal.js';
 import { writeManifest, type Manifest, type OverlayEntry } from './outputs.js';
 import { OverlayWriter } from './overlay-writer.js';

@@ -4,6 +4,3 @@ export { planAnalysis, chooseGeometry, describeModel, type Plan, type PlanOption
 export { BatchJournal, atomicWrite, type BatchMaps } from './journal.js';
 export { OverlayWriter } from './overlay-writer.js';
 export { writeManifest, type Manifest, type OverlayEntry } from './outputs.js';
-export { ContourTracer, traceContours, simplifyRing, ringArea, type Component, type Point, type Ring, type TraceOptions } from './contours.js';
-export { exportSaliencyGeoJson, readManifest, findOverlay, type RegionOptions, type RegionExport, type RegionFeature, type RegionCollection, type RegionSign, type RegionMeasurements, type PolygonGeometry } from './geojson.js';
-export { localisation, maskCoverage, readBinaryMask, type GroundTruthMask, type LocalisationOptions, type LocalisationRow, type LocalisationScore, type BinaryMask } from './localisation.js';

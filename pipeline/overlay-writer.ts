@@ -3,7 +3,7 @@
  * to the float store as soon as the last patch that touches it has been added. Patches arrive in
  * row-major order, so memory holds about one row of chunks whatever the slide's size.
  */
-import { FloatStore, Stitcher, symmetricRange, writeDzi, type DziColormap } from '../tiling/index.js';
+import { FloatStore, Stitcher, symmetricRange, writeDzi, type DziColormap } from '../maps/index.js';
 import type { OverlaySpec } from './plan.js';
 
 export class OverlayWriter {

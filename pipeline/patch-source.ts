@@ -5,7 +5,7 @@ import { SdsError } from '../core/errors.js';
 import { normalizeRgb, readImageRgb, rgbToChw } from '../models/input.js';
 import type { Normalization } from '../models/model.js';
 import { readSafetensors } from '../models/weights/safetensors.js';
-import { detectTissue, openSlide, patchGrid, tissuePatches, type Slide } from '../tiling/index.js';
+import { detectTissue, openSlide, patchGrid, tissuePatches, type Slide } from '../slide/index.js';
 
 export interface PatchSource {
   readonly count: number;

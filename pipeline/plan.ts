@@ -9,7 +9,7 @@ import { SdsError } from '../core/errors.js';
 import { buildModel, loadWeights, randomModel, tf, type Model, type ModelKind, type Normalization, type Tensor4D } from '../models/index.js';
 import type { ModelSpec } from '../pool/index.js';
 import type { MethodName, Variant } from '../saliency/index.js';
-import { patchGrid, tissuePatches, type Patch, type Slide, type TissueMask } from '../tiling/index.js';
+import { patchGrid, tissuePatches, type Patch, type Slide, type TissueMask } from '../slide/index.js';
 
 export interface PlanOptions {
   model: ModelSpec;

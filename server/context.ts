@@ -1,6 +1,6 @@
 /** Everything the routes share: catalogs, open slides and stores, tile caches, the job queue. */
 import { join } from 'node:path';
-import { FloatStore } from '../tiling/index.js';
+import { FloatStore } from '../maps/index.js';
 import type { ServerConfig } from './config.js';
 import { checkId } from './ids.js';
 import { notFound } from './http-error.js';

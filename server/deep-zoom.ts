@@ -1,5 +1,5 @@
 /** Deep Zoom pyramid geometry: which rectangle of which level a tile (level, col, row) covers. */
-import { dziLevels } from '../tiling/index.js';
+import { dziLevels } from '../maps/index.js';
 
 export interface DzLevel {
   level: number;

@@ -3,7 +3,7 @@
  * colormap and range, no pre-rendered pyramid needed), PNG with NaN (no tissue) transparent.
  */
 import sharp from 'sharp';
-import { colorize, renderTileValues, type DziColormap, type FloatStore } from '../tiling/index.js';
+import { colorize, renderTileValues, type DziColormap, type FloatStore } from '../maps/index.js';
 import type { DzTile } from './deep-zoom.js';
 
 export const OVERLAY_TILE_SIZE = 256;

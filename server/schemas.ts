@@ -3,7 +3,7 @@
  * that turns a failed parse into a 400 naming each bad field.
  */
 import { z } from 'zod';
-import { DZI_COLORMAPS } from '../tiling/index.js';
+import { DZI_COLORMAPS } from '../maps/index.js';
 import { badRequest } from './http-error.js';
 
 /** Parses or throws 400 "<where>: field: problem; ...". */

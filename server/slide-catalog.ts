@@ -4,7 +4,7 @@
  * Requests look slides up by id; nothing a client sends ever becomes a path.
  */
 import { basename, extname } from 'node:path';
-import { openSlide, type SlideInfo } from '../tiling/index.js';
+import { openSlide, type SlideInfo } from '../slide/index.js';
 import { Fingerprint, walkFolder, type WalkEntry } from './folder-walk.js';
 import { assignIds, idFromRelative } from './ids.js';
 import { realOrUndefined } from './safe-path.js';

@@ -2,7 +2,7 @@
  * Open slides, kept for reuse (LRU by count). An evicted slide is closed once the last request
  * using it is done, so a read is never cut off by another request's eviction.
  */
-import { openSlide, type Slide } from '../tiling/index.js';
+import { openSlide, type Slide } from '../slide/index.js';
 import { Lru } from './lru.js';
 
 interface Held {

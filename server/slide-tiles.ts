@@ -4,7 +4,7 @@
  * associated images, each encoded as JPEG.
  */
 import sharp from 'sharp';
-import type { Slide, SlideLevel } from '../tiling/index.js';
+import type { Slide, SlideLevel } from '../slide/index.js';
 import type { DzTile } from './deep-zoom.js';
 
 /** Deep Zoom layout of slide tiles (server/API.md). */

@@ -8,13 +8,13 @@
  * AppMag and MPP, which OpenSlide's aperio driver reads), then the thumbnail (stripped), then the other
  * levels; NewSubfileType 0 on all of them, as Aperio does. Photometric is YCbCr with 1x1 subsampling:
  * sharp's JPEGs are YCbCr, and saying so lets libjpeg (OpenSlide, libtiff, our reader) convert them back
- * as it should. Aperio's own RGB-in-JPEG tiles need an Adobe marker to decode (see tiling/decoders/jpeg.ts);
+ * as it should. Aperio's own RGB-in-JPEG tiles need an Adobe marker to decode (see slide/decoders/jpeg.ts);
  * these do not.
  */
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import sharp from 'sharp';
 import { SdsError } from '../core/errors.js';
-import { halve } from '../tiling/downsample.js';
+import { halve } from '../slide/downsample.js';
 
 export interface PyramidTiffOptions {
   path: string;

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { SdsError } from '../core/errors.js';
-import { openSlide } from '../tiling/index.js';
+import { openSlide } from '../slide/index.js';
 import { PngStreamWriter } from './png-stream.js';
 import { createScene, type Scene } from './scene.js';
 import { writePyramidTiff } from './tiff-writer.js';

@@ -1,4 +1,3 @@
-export { absQuantile, divergingRgb, resizeNearestRgb } from './colormap.js';
 export { writePanel, denormalizeImagenet, type PanelCell } from './panel.js';
 export { lineChartSvg, writeLineChart, type Series } from './line-plot.js';
 export { barChartSvg, writeBarChart, type BarChartOptions } from './bar-chart.js';

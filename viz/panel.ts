@@ -1,6 +1,6 @@
 /** Side-by-side PNG panels (image | map | map ...), rows labelled: what people look at. */
 import sharp, { type OverlayOptions } from 'sharp';
-import { absQuantile, divergingRgb, resizeNearestRgb } from './colormap.js';
+import { absQuantile, divergingRgb, resizeNearestRgb } from '../maps/colormap.js';
 
 export interface PanelCell {
   /** RGB bytes (h*w*3) already, or a signed map to colour. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { initEngine } from '../../models/index.js';
-import { DEMO_MODELS, evaluateDemoModel, RECIPES, type DemoEvaluation } from '../../training/demo.js';
+import { DEMO_MODELS, evaluateDemoModel, RECIPES, type DemoEvaluation } from '../../demo/index.js';
 import { defineCommand } from '../args.js';
 import { BACKEND_OPTION } from '../common-options.js';
 import { printTable } from './predict.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
-import { openSlide, type SlideInfo } from '../../tiling/index.js';
+import { openSlide, type SlideInfo } from '../../slide/index.js';
 import { defineCommand } from '../args.js';
 import { printTable } from './predict.js';
 

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
-import { openSlide } from '../../tiling/index.js';
+import { openSlide } from '../../slide/index.js';
 import { defineCommand } from '../args.js';
 import { slidePath } from './info.js';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
-import { exportSaliencyGeoJson } from '../../pipeline/index.js';
+import { exportSaliencyGeoJson } from '../../results/index.js';
 import { defineCommand } from '../args.js';
 import { printTable } from './predict.js';
 

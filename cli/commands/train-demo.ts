@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { initEngine, tf } from '../../models/index.js';
-import { DEMO_MODELS, evaluateDemoModel, RECIPES, trainDemoModel, type DemoPhase } from '../../training/demo.js';
+import { DEMO_MODELS, evaluateDemoModel, RECIPES, trainDemoModel, type DemoPhase } from '../../demo/index.js';
 import { defineCommand } from '../args.js';
 import { BACKEND_OPTION } from '../common-options.js';
 import { Progress } from '../progress.js';

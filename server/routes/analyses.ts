@@ -3,7 +3,7 @@
  * static files of its folder.
  */
 import { Router } from 'express';
-import { dziXml } from '../../tiling/index.js';
+import { dziXml } from '../../maps/index.js';
 import type { ServerContext } from '../context.js';
 import { dzGeometry, dzTile } from '../deep-zoom.js';
 import { badRequest, notFound } from '../http-error.js';

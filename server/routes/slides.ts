@@ -1,6 +1,6 @@
 /** Slide routes: the slide list, one slide, its Deep Zoom descriptor and tiles, thumbnail, associated images. */
 import { Router, type Response } from 'express';
-import { dziXml } from '../../tiling/index.js';
+import { dziXml } from '../../maps/index.js';
 import type { ServerContext } from '../context.js';
 import { dzGeometry, dzTile } from '../deep-zoom.js';
 import { badRequest, notFound } from '../http-error.js';

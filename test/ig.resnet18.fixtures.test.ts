@@ -1,3 +1,0 @@
-import { igFixtureSuite } from './ig.fixtures.js';
-
-igFixtureSuite('resnet18_c3');

@@ -1,0 +1,3 @@
+import { igFixtureSuite } from '../support/ig-fixtures.js';
+
+igFixtureSuite('resnet18_c3');
