@@ -78,7 +78,11 @@ function anchoredRgb(anchors: [number, number, number][], t: number, out: Uint8A
   for (let c = 0; c < 3; c++) out[o + c] = Math.round(a[c]! + (b[c]! - a[c]!) * f);
 }
 
-const SEQUENTIAL: Record<Exclude<DziColormap, 'diverging'>, [number, number, number][]> = { viridis: VIRIDIS, magma: MAGMA, gray: GRAY };
+/**
+ * The sequential colour maps' anchors: the one table the tiles are coloured from and the viewer's
+ * legend draws (served by GET /api/config). Diverging is a formula (blue-white-red), not a table.
+ */
+export const SEQUENTIAL_ANCHORS: Record<Exclude<DziColormap, 'diverging'>, [number, number, number][]> = { viridis: VIRIDIS, magma: MAGMA, gray: GRAY };
 
 /** Floats -> RGBA bytes; NaN is fully transparent, everything else opaque. */
 export function colorize(values: Float32Array, range: [number, number], colormap: DziColormap): Uint8Array {
@@ -98,7 +102,7 @@ export function colorize(values: Float32Array, range: [number, number], colormap
       rgba[i * 4 + 3] = 255;
     }
   } else {
-    const anchors = SEQUENTIAL[colormap];
+    const anchors = SEQUENTIAL_ANCHORS[colormap];
     const span = hi > lo ? hi - lo : 1;
     for (let i = 0; i < n; i++) {
       const v = values[i]!;

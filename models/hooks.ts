@@ -1,12 +1,7 @@
-import { maxPool2d, relu, type Conv2d } from './layers.js';
+import { maxPool2d, relu, type Conv2d, type PoolGeometry } from './layers.js';
 import { tf, type Tensor4D } from './tf.js';
 
-/** A square max-pool window (PyTorch semantics: padding never wins). */
-export interface PoolGeometry {
-  size: number;
-  stride: number;
-  pad: number;
-}
+export type { PoolGeometry } from './layers.js';
 
 /**
  * Points where variants and attribution methods change a forward pass without forking the model:

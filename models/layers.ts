@@ -3,7 +3,6 @@
  * (explicit symmetric zero padding, eval-mode BatchNorm with eps 1e-5).
  */
 import { oihwToHwio, tensor1d, type ParamBinder } from './params.js';
-import type { PoolGeometry } from './hooks.js';
 import { customOp, customUnary, tf, type Tensor1D, type Tensor2D, type Tensor4D } from './tf.js';
 import { cacheRotations, conv2dInputGradient, prepareInputGradient } from './conv-gradients.js';
 
@@ -203,6 +202,13 @@ export const upsampleNearest2x = customUnary<Tensor4D>((x) => {
     gradFunc: (dy) => tf.sum(tf.reshape(dy, [n, h, 2, w, 2, c]), [2, 4]),
   };
 });
+
+/** A square max-pool window (PyTorch semantics: padding never wins). */
+export interface PoolGeometry {
+  size: number;
+  stride: number;
+  pad: number;
+}
 
 /**
  * Max-pool backward as PyTorch routes it: each output's gradient goes to the FIRST maximum of its

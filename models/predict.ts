@@ -52,18 +52,11 @@ export interface ClassScore {
 
 /** Per image, classes by descending probability (softmax; sigmoid for a single logit). */
 export function classScores(logits: Float32Array, n: number, k: number): ClassScore[][] {
+  const p = probabilities(logits, n, k);
   const out: ClassScore[][] = [];
   for (let i = 0; i < n; i++) {
     const z = Array.from(logits.subarray(i * k, (i + 1) * k));
-    let p: number[];
-    if (k === 1) p = [1 / (1 + Math.exp(-z[0]!))];
-    else {
-      const m = Math.max(...z);
-      const e = z.map((v) => Math.exp(v - m));
-      const s = e.reduce((a, b) => a + b, 0);
-      p = e.map((v) => v / s);
-    }
-    out.push(z.map((logit, cls) => ({ cls, logit, probability: p[cls]! })).sort((a, b) => b.probability - a.probability));
+    out.push(z.map((logit, cls) => ({ cls, logit, probability: p[i * k + cls]! })).sort((a, b) => b.probability - a.probability));
   }
   return out;
 }
@@ -90,4 +83,27 @@ export function classFractions(logits: Float32Array, n: number, k: number, h: nu
     out.push(counts.map((c) => c / hw));
   }
   return out;
+}
+
+/**
+ * Class probabilities of logits laid out (N, K, HW) (HW = 1 for a classifier): softmax over K, or
+ * the sigmoid of a single logit (one-logit models such as MONAI's Camelyon16 ResNet). Float64, the
+ * same layout; the one place sds turns logits into probabilities.
+ */
+export function probabilities(logits: ArrayLike<number>, n: number, k: number, hw = 1): Float64Array {
+  const p = new Float64Array(n * k * hw);
+  for (let i = 0; i < n; i++)
+    for (let q = 0; q < hw; q++) {
+      const at = (c: number) => (i * k + c) * hw + q;
+      if (k === 1) {
+        p[at(0)] = 1 / (1 + Math.exp(-logits[at(0)]!));
+        continue;
+      }
+      let m = -Infinity;
+      for (let c = 0; c < k; c++) m = Math.max(m, logits[at(c)]!);
+      let s = 0;
+      for (let c = 0; c < k; c++) s += Math.exp(logits[at(c)]! - m);
+      for (let c = 0; c < k; c++) p[at(c)] = Math.exp(logits[at(c)]! - m) / s;
+    }
+  return p;
 }

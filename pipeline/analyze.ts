@@ -10,13 +10,14 @@ import { basename, extname, join, relative } from 'node:path';
 import { concatMap, from, lastValueFrom, mergeMap } from 'rxjs';
 import sharp from 'sharp';
 import { SdsError } from '../core/errors.js';
-import { normalizeRgb, rgbToChw } from '../models/index.js';
+import { MANIFEST_FILE, overlayKey, parseContract, slideAnalysisSchema, type Manifest, type OverlayEntry, type SlideAnalysisInput, type SlideAnalysisOptions } from '../contracts/index.js';
+import { modelLabel, normalizeRgb, probabilities, rgbToChw } from '../models/index.js';
 import { WorkerPool } from '../pool/index.js';
 import { detectTissue, openSlide, writeMaskPng, type Slide } from '../slide/index.js';
 import { BatchJournal, type BatchMaps } from './journal.js';
-import { writeManifest, type Manifest, type OverlayEntry } from './outputs.js';
+import { writeManifest } from './outputs.js';
 import { OverlayWriter } from './overlay-writer.js';
-import { planAnalysis, type OverlaySpec, type Plan, type PlanOptions } from './plan.js';
+import { planAnalysis, type OverlaySpec, type Plan } from './plan.js';
 
 export interface AnalyzeProgress {
   /** patches finished (computed or replayed) */
@@ -26,12 +27,9 @@ export interface AnalyzeProgress {
   reused: number;
 }
 
-export interface AnalyzeOptions extends PlanOptions {
+/** One slide's analysis: its spec and results folder (contracts `SlideAnalysisInput`, defaults may be left out), and how this run goes. */
+export interface AnalyzeOptions extends SlideAnalysisInput {
   slide: string;
-  /** Results folder; the slide's analysis goes to `<out>/<slide name without extension>/`. */
-  out: string;
-  /** How the manifest names the weights (default: the weights path, or `random:<arch>`). */
-  weightsLabel?: string;
   workers?: number;
   /** Keep finished batches on disk so a rerun resumes (default true). */
   journal?: boolean;
@@ -61,30 +59,20 @@ export function analysisDir(out: string, slide: string): string {
   return join(out, basename(slide, extname(slide)));
 }
 
-function softmaxInto(logits: Float32Array, n: number, c: number, hw: number, out: Float32Array[], classes: number[]): void {
-  // logits (n, c, hw) -> per requested class k: probabilities (n, hw)
-  for (let i = 0; i < n; i++)
-    for (let p = 0; p < hw; p++) {
-      if (c === 1) {
-        out[0]![i * hw + p] = 1 / (1 + Math.exp(-logits[i * hw + p]!));
-        continue;
-      }
-      let m = -Infinity;
-      for (let k = 0; k < c; k++) m = Math.max(m, logits[(i * c + k) * hw + p]!);
-      let z = 0;
-      for (let k = 0; k < c; k++) z += Math.exp(logits[(i * c + k) * hw + p]! - m);
-      classes.forEach((k, j) => (out[j]![i * hw + p] = Math.exp(logits[(i * c + k) * hw + p]! - m) / z));
-    }
-}
-
 /** Model output probabilities as patch maps of the outputs' size (segmentation: mean-pooled). */
 function outputMaps(logits: Float32Array, shape: number[], specs: OverlaySpec[], patch: number): BatchMaps {
   const maps: BatchMaps = new Map();
   if (!specs.length) return maps;
   const n = shape[0]!, c = shape[1]!;
   const hw = shape.length === 4 ? shape[2]! * shape[3]! : 1;
-  const probs = specs.map(() => new Float32Array(n * hw));
-  softmaxInto(logits, n, c, hw, probs, specs.map((s) => s.classIndex ?? 0));
+  const all = probabilities(logits, n, c, hw);
+  // per requested class k: its probabilities (n, hw), as float32 like the stored maps
+  const probs = specs.map((spec) => {
+    const k = spec.classIndex ?? 0;
+    const p = new Float32Array(n * hw);
+    for (let i = 0; i < n; i++) for (let q = 0; q < hw; q++) p[i * hw + q] = all[(i * c + k) * hw + q]!;
+    return p;
+  });
   const { mapWidth: mw, mapHeight: mh, scale: s } = specs[0]!;
   specs.forEach((spec, j) => {
     const p = probs[j]!;
@@ -138,6 +126,8 @@ export class AnalysisSession {
 
   private constructor(
     readonly o: AnalyzeOptions,
+    /** the analysis settings with their defaults filled */
+    readonly spec: SlideAnalysisOptions,
     readonly dir: string,
     readonly slide: Slide,
     readonly plan: Plan,
@@ -150,21 +140,23 @@ export class AnalysisSession {
    * a worker never wipes batches that other machines wrote.
    */
   static async open(o: AnalyzeOptions, { fresh = true }: { fresh?: boolean } = {}): Promise<AnalysisSession> {
-    const dir = analysisDir(o.out, o.slide);
+    // defaults filled and every field checked before anything is opened or written
+    const spec = parseContract(slideAnalysisSchema, o, 'analysis');
+    const dir = analysisDir(spec.out, o.slide);
     const slide = await openSlide(o.slide);
     try {
       await mkdir(dir, { recursive: true });
       const mask = await detectTissue(slide);
-      const plan = await planAnalysis(slide, mask, o);
+      const plan = await planAnalysis(slide, mask, spec);
       const all = [...plan.overlays, ...plan.outputs];
       const journal = await BatchJournal.open(join(dir, '.journal'), plan.fingerprint, { entries: all.map((s) => ({ key: s.key, perPatch: s.mapWidth * s.mapHeight })) }, { fresh });
       if (fresh) {
         // an older manifest must not vouch for the stores this run is about to rewrite
-        await rm(join(dir, 'manifest.json'), { force: true });
+        await rm(join(dir, MANIFEST_FILE), { force: true });
         await writeMaskPng(mask, join(dir, 'tissue-mask.png'));
       }
       o.onPlan?.(plan);
-      return new AnalysisSession(o, dir, slide, plan, journal);
+      return new AnalysisSession(o, spec, dir, slide, plan, journal);
     } catch (err) {
       await slide.close();
       throw err;
@@ -172,20 +164,20 @@ export class AnalysisSession {
   }
 
   private async compute(range: [number, number]): Promise<BatchMaps> {
-    const { o, plan } = this;
-    this.pool ??= WorkerPool.create({ model: o.model, variant: o.variants[0] ?? 'original', surrogate: o.surrogate, size: o.workers });
+    const { o, spec, plan } = this;
+    this.pool ??= WorkerPool.create({ model: spec.model, variant: spec.variants[0] ?? 'original', surrogate: spec.surrogate, size: o.workers });
     const wp = await this.pool;
-    const P = o.patch;
+    const P = spec.patch;
     const n = range[1] - range[0];
     const data = await readPatchBatch(this.slide, plan, range, P);
     checkAbort(o.signal);
     const maps: BatchMaps = new Map();
     const jobs: Promise<void>[] = [];
-    for (const variant of o.variants)
-      for (const method of o.methods)
+    for (const variant of spec.variants)
+      for (const method of spec.methods)
         jobs.push(
-          wp.attribute({ variant, method, data: Float32Array.from(data), shape: [n, 3, P, P], layers: o.layers, targets: o.target === undefined ? undefined : [o.target], mapsOnly: true }).then((res) => {
-            for (const r of res.layers) maps.set(`${variant}/${method}/${r.layer}`, r.map);
+          wp.attribute({ variant, method, data: Float32Array.from(data), shape: [n, 3, P, P], layers: spec.layers, targets: spec.target === undefined ? undefined : [spec.target], steps: spec.steps, mapsOnly: true }).then((res) => {
+            for (const r of res.layers) maps.set(overlayKey({ variant, method, layer: r.layer }), r.map);
           }),
         );
     if (plan.outputs.length) jobs.push(wp.forward({ variant: 'original', data: Float32Array.from(data), shape: [n, 3, P, P] }).then((r) => outputMaps(r.logits, r.shape, plan.outputs, P).forEach((v, k) => maps.set(k, v))));
@@ -254,7 +246,7 @@ export class AnalysisSession {
 
   /** Stitches every batch (computing what the journal lacks), writes stores, tiles and the manifest. */
   async complete(): Promise<AnalyzeResult> {
-    const { o, plan, dir } = this;
+    const { o, spec, plan, dir } = this;
     const all = [...plan.overlays, ...plan.outputs];
     const writers = await Promise.all(all.map((s) => OverlayWriter.create(s, join(dir, 'overlays', s.variant, s.method, `${s.layer}.zarr`))));
     const at = (s: OverlaySpec, i: number) => {
@@ -296,8 +288,8 @@ export class AnalysisSession {
     const manifest: Manifest = {
       version: 1,
       slide: { path: this.slide.path, name: basename(this.slide.path), width: l0.width, height: l0.height, mpp: this.slide.mpp, magnification: this.slide.magnification },
-      model: { weights: o.weightsLabel ?? (o.model.kind === 'file' ? o.model.weights : `random:${o.model.arch}`), arch: plan.arch, kind: plan.kind, classes: plan.numClasses, surrogate: o.surrogate },
-      patches: { size: o.patch, level: plan.geometry.readLevel, downsample: plan.geometry.downsample, mpp: plan.geometry.mpp, overlap: o.overlap, count: plan.patches.length },
+      model: { weights: spec.weightsLabel ?? modelLabel(spec.model), arch: plan.arch, kind: plan.kind, classes: plan.numClasses, surrogate: spec.surrogate },
+      patches: { size: spec.patch, level: plan.geometry.readLevel, downsample: plan.geometry.downsample, mpp: plan.geometry.mpp, overlap: spec.overlap, count: plan.patches.length },
       tissueMask: 'tissue-mask.png',
       overlays,
       outputs,

@@ -1,6 +1,7 @@
 export { openPatchSource, type PatchSource, type PatchSourceOptions } from './patch-source.js';
 export { analyzeSlideToDir, computeBatches, AnalysisSession, analysisDir, type AnalyzeOptions, type AnalyzeProgress, type AnalyzeResult, type AnalyzeStats } from './analyze.js';
-export { planAnalysis, chooseGeometry, describeModel, type Plan, type PlanOptions, type Geometry, type OverlaySpec } from './plan.js';
+export { planAnalysis, chooseGeometry, type Plan, type Geometry, type OverlaySpec } from './plan.js';
+export { checkSpec } from './check-spec.js';
 export { BatchJournal, atomicWrite, type BatchMaps } from './journal.js';
 export { OverlayWriter } from './overlay-writer.js';
-export { writeManifest, type Manifest, type OverlayEntry } from './outputs.js';
+export { writeManifest } from './outputs.js';

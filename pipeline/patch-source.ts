@@ -5,7 +5,8 @@ import { SdsError } from '../core/errors.js';
 import { normalizeRgb, readImageRgb, rgbToChw } from '../models/input.js';
 import type { Normalization } from '../models/model.js';
 import { readSafetensors } from '../models/weights/safetensors.js';
-import { detectTissue, openSlide, patchGrid, tissuePatches, type Slide } from '../slide/index.js';
+import { detectTissue, isSlidePath, openSlide, patchGrid, tissuePatches, type Slide } from '../slide/index.js';
+import { ANALYSIS_DEFAULTS } from '../contracts/index.js';
 
 export interface PatchSource {
   readonly count: number;
@@ -25,12 +26,10 @@ export interface PatchSource {
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff']);
 
-const SLIDE_EXT = new Set(['.svs', '.tif', '.tiff']);
-
 export interface PatchSourceOptions {
   /** Patch side for slides (level-0 pixels), default 224. */
   patch?: number;
-  /** Least tissue fraction of a slide patch, default 0.5. */
+  /** Least tissue fraction of a slide patch (default: the analysis default). */
   minTissue?: number;
 }
 
@@ -51,7 +50,7 @@ export async function openPatchSource(path: string, normalization: Normalization
     if (slides.length) return slidePatches(slides.map((f) => join(path, f)), normalization, options);
     return imageFolder(path, normalization);
   }
-  if (SLIDE_EXT.has(extname(path).toLowerCase())) return slidePatches([path], normalization, options);
+  if (isSlidePath(path)) return slidePatches([path], normalization, options);
   if (extname(path).toLowerCase() === '.safetensors') {
     const t = (await readSafetensors(path)).tensors.get('input');
     if (!t || t.shape.length !== 4 || t.shape[1] !== 3 || !(t.data instanceof Float32Array)) {
@@ -129,7 +128,7 @@ async function slidePatches(paths: string[], normalization: Normalization, o: Pa
     slides.push(slide);
     const mask = await detectTissue(slide);
     const base = slide.levels[0]!;
-    for (const q of tissuePatches(patchGrid(base.width, base.height, spec), spec, mask, o.minTissue ?? 0.5)) patches.push({ slide: slides.length - 1, x: q.x, y: q.y });
+    for (const q of tissuePatches(patchGrid(base.width, base.height, spec), spec, mask, o.minTissue ?? ANALYSIS_DEFAULTS.minTissue)) patches.push({ slide: slides.length - 1, x: q.x, y: q.y });
   }
   if (!patches.length) throw new SdsError('BAD_INPUT', `no tissue patches of ${size} px found in ${paths.map((p) => basename(p)).join(', ')}`, { suggestion: 'use a smaller --patch, or check the slides' });
   const hw = size * size;

@@ -4,33 +4,11 @@
  * layer) plus the model's own output, each with its map size and canvas. Pure bookkeeping: the
  * same plan drives a local run, a resumed run and (later) distributed chunks of the grid.
  */
-import { stat } from 'node:fs/promises';
 import { SdsError } from '../core/errors.js';
-import { buildModel, loadWeights, randomModel, tf, type Model, type ModelKind, type Normalization, type Tensor4D } from '../models/index.js';
-import type { ModelSpec } from '../pool/index.js';
-import type { MethodName, Variant } from '../saliency/index.js';
+import { overlayKey, OUTPUT_METHOD, OUTPUT_VARIANT, type AnalysisSpec, type MapMethod, type Variant } from '../contracts/index.js';
+import { describeModel, modelIdentity, type ModelKind, type Normalization } from '../models/index.js';
 import { patchGrid, tissuePatches, type Patch, type Slide, type TissueMask } from '../slide/index.js';
-
-export interface PlanOptions {
-  model: ModelSpec;
-  surrogate?: string;
-  layers: string[];
-  methods: MethodName[];
-  variants: Variant[];
-  /** Patch side in analysis pixels. */
-  patch: number;
-  /** Slide level patches are read at (default 0); ignored when `mpp` is given. */
-  level?: number;
-  /** Target microns per pixel: patches are read at the nearest finer level and resized. */
-  mpp?: number;
-  overlap: number;
-  /** Patches per batch (one worker task, one journal entry). */
-  batch: number;
-  minTissue?: number;
-  target?: number;
-  /** Also write the model's own output (class probabilities) as overlays (default true). */
-  outputs?: boolean;
-}
+import { checkSpec } from './check-spec.js';
 
 /** How analysis pixels relate to the slide. */
 export interface Geometry {
@@ -45,8 +23,8 @@ export interface Geometry {
 
 export interface OverlaySpec {
   key: string;
-  variant: Variant | 'model';
-  method: MethodName | 'output';
+  variant: Variant | typeof OUTPUT_VARIANT;
+  method: MapMethod | typeof OUTPUT_METHOD;
   layer: string;
   /** analysis pixels per map pixel */
   scale: number;
@@ -78,20 +56,6 @@ export interface Plan {
   fingerprint: string;
 }
 
-export async function describeModel(spec: ModelSpec): Promise<Model> {
-  return (await describeModelWithClasses(spec)).model;
-}
-
-/** The model, and its class names when the weights' metadata lists them (`classes: "normal,tumour"`). */
-async function describeModelWithClasses(spec: ModelSpec): Promise<{ model: Model; classNames?: string[] }> {
-  if (spec.kind === 'random') return { model: randomModel(spec.arch, spec.classes, spec.seed) };
-  const w = await loadWeights(spec.weights);
-  const model = buildModel(w.tensors, w.source, spec.arch);
-  const names = w.metadata.classes?.split(',').map((c) => c.trim().replace(/[^A-Za-z0-9._-]+/g, '_'));
-  const ok = names && names.length === model.numClasses && names.every((n) => n && n !== '.' && n !== '..') && new Set(names).size === names.length;
-  return { model, classNames: ok ? names : undefined };
-}
-
 export function chooseGeometry(slide: Pick<Slide, 'levels' | 'mpp' | 'path'>, patch: number, o: { level?: number; mpp?: number }): Geometry {
   const levels = slide.levels;
   let d: number;
@@ -114,38 +78,18 @@ export function chooseGeometry(slide: Pick<Slide, 'levels' | 'mpp' | 'path'>, pa
   return { downsample: d, readLevel, readSize, mpp: slide.mpp ? slide.mpp.x * d : undefined };
 }
 
-async function modelIdentity(spec: ModelSpec): Promise<string> {
-  if (spec.kind === 'random') return `random:${spec.arch}:${spec.classes}:${spec.seed}`;
-  const s = await stat(spec.weights);
-  return `${spec.weights}:${s.size}:${s.mtimeMs}`;
-}
-
-export async function planAnalysis(slide: Slide, mask: TissueMask, o: PlanOptions): Promise<Plan> {
-  const { model: probe, classNames } = await describeModelWithClasses(o.model);
-  const scale = new Map<string, number>();
-  let kind: ModelKind, arch: string, numClasses: number, normalization: Normalization;
-  try {
-    ({ kind, arch, numClasses, normalization } = probe);
-    for (const l of o.layers) {
-      if (!probe.layerNames.includes(l)) throw new SdsError('BAD_ARGUMENT', `unknown layer "${l}" for ${arch}`, { suggestion: `use one of: ${probe.layerNames.join(', ')}` });
-    }
-    tf.tidy(() => {
-      const x = tf.zeros([1, o.patch, o.patch, 3]) as Tensor4D;
-      for (const l of o.layers) scale.set(l, o.patch / probe.forwardTo(l, x).shape[1]);
-    });
-  } finally {
-    probe.dispose();
-  }
+/** The plan of one slide's analysis; `spec` has its defaults filled (contracts `parseAnalysisSpec`). */
+export async function planAnalysis(slide: Slide, mask: TissueMask, o: AnalysisSpec): Promise<Plan> {
+  const model = await describeModel(o.model);
+  checkSpec(model, o);
+  const { kind, arch, numClasses, normalization, classNames } = model;
+  const scale = new Map(o.layers.map((l) => [l, model.scales.get(l)!]));
   const stride = o.patch - o.overlap;
-  if (stride <= 0) throw new SdsError('BAD_ARGUMENT', `overlap ${o.overlap} must be smaller than the patch ${o.patch}`);
-  for (const [l, s] of scale) {
-    if (stride % s) throw new SdsError('BAD_ARGUMENT', `layer ${l} maps ${s} px to one value; the patch stride ${stride} (patch - overlap) must be a multiple of ${s}`, { suggestion: 'choose an overlap so that patch - overlap divides by 32' });
-  }
   const geometry = chooseGeometry(slide, o.patch, o);
   const d = geometry.downsample;
-  const spec = { size: o.patch, overlap: o.overlap, level: geometry.readLevel, downsample: d };
+  const grid = { size: o.patch, overlap: o.overlap, level: geometry.readLevel, downsample: d };
   const base = slide.levels[0]!;
-  const patches = tissuePatches(patchGrid(base.width, base.height, spec), spec, mask, o.minTissue ?? 0.5);
+  const patches = tissuePatches(patchGrid(base.width, base.height, grid), grid, mask, o.minTissue);
   const batches: [number, number][] = [];
   for (let i = 0; i < patches.length; i += o.batch) batches.push([i, Math.min(patches.length, i + o.batch)]);
   const aw = Math.ceil(base.width / d), ah = Math.ceil(base.height / d);
@@ -155,10 +99,10 @@ export async function planAnalysis(slide: Slide, mask: TissueMask, o: PlanOption
     for (const method of o.methods)
       for (const layer of o.layers) {
         const s = scale.get(layer)!;
-        overlays.push({ key: `${variant}/${method}/${layer}`, variant, method, layer, ...canvas(s, o.patch / s, o.patch / s) });
+        overlays.push({ key: overlayKey({ variant, method, layer }), variant, method, layer, ...canvas(s, o.patch / s, o.patch / s) });
       }
   const outputs: OverlaySpec[] = [];
-  if (o.outputs ?? true) {
+  if (o.outputs) {
     // classifier: one value per patch, drawn as a coarse block (blending smooths it); segmentation: 4x pooled
     let s = kind === 'classifier' ? 32 : 4;
     while (s > 1 && (stride % s || o.patch % s)) s /= 2;
@@ -166,13 +110,14 @@ export async function planAnalysis(slide: Slide, mask: TissueMask, o: PlanOption
     for (const k of classes) {
       // named after the class when the weights say its name (overlays/model/output/tumour)
       const layer = numClasses === 1 ? 'probability' : (classNames?.[k] ?? `class-${k}`);
-      outputs.push({ key: `model/output/${layer}`, variant: 'model', method: 'output', layer, classIndex: k, ...canvas(s, o.patch / s, o.patch / s) });
+      outputs.push({ key: overlayKey({ variant: OUTPUT_VARIANT, method: OUTPUT_METHOD, layer }), variant: OUTPUT_VARIANT, method: OUTPUT_METHOD, layer, classIndex: k, ...canvas(s, o.patch / s, o.patch / s) });
     }
   }
   const fingerprint = JSON.stringify({
     v: 1,
     slide: [slide.path, base.width, base.height],
     model: await modelIdentity(o.model),
+    arch: o.model.arch ?? null,
     surrogate: o.surrogate ? await modelIdentity({ kind: 'file', weights: o.surrogate }) : null,
     layers: o.layers,
     methods: o.methods,
@@ -182,6 +127,8 @@ export async function planAnalysis(slide: Slide, mask: TissueMask, o: PlanOption
     overlap: o.overlap,
     batch: o.batch,
     target: o.target ?? null,
+    steps: o.methods.includes('ig') ? o.steps : null,
+    minTissue: o.minTissue,
     patches: patches.length,
     outputs: outputs.map((x) => x.key),
   });

@@ -7,29 +7,15 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { chunkJobSchema, finalizeJobSchema, MANIFEST_FILE, parseContract, type ChunkJobData, type FinalizeJobData, type SlideAnalysisOptions } from '../contracts/index.js';
 import { AnalysisSession, analysisDir, type AnalyzeOptions } from '../pipeline/index.js';
 import type { JobKind } from './jobs.js';
-import type { SlideAnalysisOptions } from './types.js';
 
-export interface SlideJobBase {
-  /** absolute slide path (the same on every machine) */
-  slide: string;
-  /** slide file name, for people */
-  name: string;
-  options: SlideAnalysisOptions;
-}
+export type { ChunkJobData, FinalizeJobData };
 
-export interface ChunkJobData extends SlideJobBase {
-  /** batch indices [from, to) */
-  batches: [number, number];
-  /** the slide's batch count */
-  of: number;
-}
-
-export interface FinalizeJobData extends SlideJobBase {
-  batches: number;
-  chunks: number;
-  patches: number;
+/** A payload from the queue, checked before anything acts on it (another sds version, or a hand-made job, is refused by field). */
+function payload<T>(schema: typeof chunkJobSchema | typeof finalizeJobSchema, data: unknown, kind: string): T {
+  return parseContract(schema, data, `queue job "${kind}"`, { code: 'BAD_INPUT', suggestion: 'enqueue the slide again with this version of sds (sds batch --queue ...)' }) as T;
 }
 
 /** Chunks of `size` batches over `n` batches: [from, to) ranges. */
@@ -82,17 +68,26 @@ export class SessionCache {
   }
 }
 
-function analyzeOptions(d: SlideJobBase, workers: number | undefined): AnalyzeOptions {
+function analyzeOptions(d: { slide: string; options: SlideAnalysisOptions }, workers: number | undefined): AnalyzeOptions {
   return { ...d.options, slide: d.slide, workers };
 }
 
-/** Test hook: a pause after each journalled batch, so a test can kill a worker mid-chunk deterministically. */
-const PAUSE_AFTER_BATCH_MS = Number(process.env.SDS_TEST_PAUSE_AFTER_BATCH_MS) || 0;
+export interface ChunkOptions {
+  /**
+   * Awaited after each journalled batch but a chunk's last, before the next is counted: lets a
+   * caller hold a worker mid-chunk (the queue's crash test kills it there).
+   */
+  afterBatch?: (done: number, total: number) => Promise<void>;
+}
 
-export function chunkKind(sessions: SessionCache): JobKind<ChunkJobData> {
+export function chunkKind(sessions: SessionCache, o: ChunkOptions = {}): JobKind<unknown> {
   return {
-    describe: (d) => ({ slide: d.name, label: `${d.name} batches ${d.batches[0]}-${d.batches[1] - 1} of ${d.of}` }),
-    async run(d, ctx) {
+    describe: (data) => {
+      const d = payload<ChunkJobData>(chunkJobSchema, data, 'chunk');
+      return { slide: d.name, dir: analysisDir(d.options.out, d.slide), label: `${d.name} batches ${d.batches[0]}-${d.batches[1] - 1} of ${d.of}` };
+    },
+    async run(data, ctx) {
+      const d = payload<ChunkJobData>(chunkJobSchema, data, 'chunk');
       // a slide that failed already (another chunk gave up) is not worth computing further
       if (await ctx.parentFailed()) return { skipped: 'the slide failed already' };
       const [a, b] = d.batches;
@@ -107,7 +102,7 @@ export function chunkKind(sessions: SessionCache): JobKind<ChunkJobData> {
           done++;
           if (fromJournal) reused++;
           ctx.progress(done, indices.length, reused ? `(${reused} from journal)` : '');
-          if (PAUSE_AFTER_BATCH_MS && done < indices.length) await (paused = new Promise<void>((ok) => setTimeout(ok, PAUSE_AFTER_BATCH_MS)));
+          if (o.afterBatch && done < indices.length) await (paused = o.afterBatch(done, indices.length));
         }),
       );
       return r;
@@ -115,13 +110,17 @@ export function chunkKind(sessions: SessionCache): JobKind<ChunkJobData> {
   };
 }
 
-export function finalizeKind(sessions: SessionCache): JobKind<FinalizeJobData> {
+export function finalizeKind(sessions: SessionCache): JobKind<unknown> {
   return {
-    describe: (d) => ({ slide: d.name, label: `${d.name} stitch ${d.batches} batches` }),
-    async run(d, ctx) {
+    describe: (data) => {
+      const d = payload<FinalizeJobData>(finalizeJobSchema, data, 'finalize');
+      return { slide: d.name, dir: analysisDir(d.options.out, d.slide), label: `${d.name} stitch ${d.batches} batches` };
+    },
+    async run(data, ctx) {
+      const d = payload<FinalizeJobData>(finalizeJobSchema, data, 'finalize');
       const dir = analysisDir(d.options.out, d.slide);
       // finished before (a retry after the manifest was written): the journal is gone, do nothing
-      if (existsSync(join(dir, 'manifest.json')) && !existsSync(join(dir, '.journal'))) return { already: true };
+      if (existsSync(join(dir, MANIFEST_FILE)) && !existsSync(join(dir, '.journal'))) return { already: true };
       await sessions.clear(); // the slide's compute threads are not needed for stitching
       ctx.progress(0, d.patches);
       // fresh: false: refuses a journal planned otherwise instead of wiping it; finalize is not

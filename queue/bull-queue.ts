@@ -13,7 +13,8 @@ import { basename, join, resolve } from 'node:path';
 import { FlowProducer, Queue, type Job, type JobState, type JobsOptions } from 'bullmq';
 import { SdsError } from '../core/errors.js';
 import { AnalysisSession, analysisDir } from '../pipeline/index.js';
-import { chunkKind, chunkRanges, finalizeKind, SessionCache, type ChunkJobData, type FinalizeJobData } from './analysis-jobs.js';
+import { MANIFEST_FILE, type ChunkJobData, type FinalizeJobData } from '../contracts/index.js';
+import { chunkKind, chunkRanges, finalizeKind, SessionCache, type ChunkOptions } from './analysis-jobs.js';
 import { slideStatus } from './bull-status.js';
 import { runWorker } from './bull-worker.js';
 import { checkRedis, parseRedisUrl, redisOptions, type ConnectOptions, type RedisTarget } from './connection.js';
@@ -37,6 +38,8 @@ export interface BullQueueOptions extends ConnectOptions {
   maxStalls?: number;
   /** further job kinds for `work` (besides 'chunk' and 'finalize') */
   kinds?: JobKinds;
+  /** how this process runs chunk jobs (see ChunkOptions) */
+  chunk?: ChunkOptions;
 }
 
 export interface QueueCounts {
@@ -62,7 +65,7 @@ export function slideJobId(dir: string): string {
 export class BullQueue implements BatchQueue {
   private readonly queue: Queue;
   private flows?: FlowProducer;
-  private readonly opts: Required<Omit<BullQueueOptions, keyof ConnectOptions | 'kinds'>> & Pick<BullQueueOptions, 'kinds' | 'connectTimeoutMs' | 'env'>;
+  private readonly opts: Required<Omit<BullQueueOptions, keyof ConnectOptions | 'kinds' | 'chunk'>> & Pick<BullQueueOptions, 'kinds' | 'chunk' | 'connectTimeoutMs' | 'env'>;
 
   private constructor(
     private readonly target: RedisTarget,
@@ -77,6 +80,7 @@ export class BullQueue implements BatchQueue {
       stalledCheckMs: o.stalledCheckMs ?? 30_000,
       maxStalls: o.maxStalls ?? 2,
       kinds: o.kinds,
+      chunk: o.chunk,
       connectTimeoutMs: o.connectTimeoutMs,
       env: o.env,
     };
@@ -121,7 +125,7 @@ export class BullQueue implements BatchQueue {
     const name = basename(slide);
     const options = portable(task.options);
     const dir = analysisDir(options.out, slide);
-    if (existsSync(join(dir, 'manifest.json'))) return { slide: name, state: 'done-earlier' };
+    if (!task.replace && existsSync(join(dir, MANIFEST_FILE))) return { slide: name, state: 'done-earlier' };
     const id = slideJobId(dir);
     // re-enqueueing a queued slide is a no-op; a finished or failed one is replaced (a retry)
     const old = await this.queue.getJob(id);
@@ -177,7 +181,7 @@ export class BullQueue implements BatchQueue {
     try {
       await runWorker(
         { name: this.opts.name, connection: this.connection(false), where: this.where, lockMs: this.opts.lockMs, stalledCheckMs: this.opts.stalledCheckMs, maxStalls: this.opts.maxStalls },
-        { chunk: chunkKind(sessions), finalize: finalizeKind(sessions), ...this.opts.kinds },
+        { chunk: chunkKind(sessions, this.opts.chunk), finalize: finalizeKind(sessions), ...this.opts.kinds },
         async (id) => this.queue.getJobState(id),
         options,
       );

@@ -1,7 +1,7 @@
 /** A slide's progress as `sds status` shows it, read from its BullMQ flow: the finalize job and its chunks. */
 import type { Job, JobState } from 'bullmq';
 import { analysisDir } from '../pipeline/index.js';
-import type { ChunkJobData, FinalizeJobData } from './analysis-jobs.js';
+import type { ChunkJobData, FinalizeJobData } from '../contracts/index.js';
 import type { SlideState, SlideStatus } from './types.js';
 
 function progressOf(job: Job): number {

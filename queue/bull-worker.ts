@@ -24,7 +24,13 @@ export async function runWorker(s: WorkerSettings, kinds: JobKinds, jobState: (i
   const processor = async (job: Job, token?: string, jobSignal?: AbortSignal): Promise<unknown> => {
     const kind = kinds[job.name];
     if (!kind) throw new UnrecoverableError(`no worker code for job kind "${job.name}" (is this sds older than the one that enqueued it?)`);
-    const info: JobInfo = { id: job.id ?? '?', kind: job.name, ...kind.describe(job.data as never) };
+    let info: JobInfo;
+    try {
+      info = { id: job.id ?? '?', kind: job.name, ...kind.describe(job.data) };
+    } catch (err) {
+      // a payload that is not this kind's will not become one on a retry
+      throw new UnrecoverableError((err as Error).message);
+    }
     const t0 = performance.now();
     const secs = () => (performance.now() - t0) / 1000;
     listener.started?.(info);
@@ -42,7 +48,7 @@ export async function runWorker(s: WorkerSettings, kinds: JobKinds, jobState: (i
       parentFailed: async () => (job.parent?.id ? (await jobState(job.parent.id)) === 'failed' : false),
     };
     try {
-      const r = await kind.run(job.data as never, ctx).finally(() => {
+      const r = await kind.run(job.data, ctx).finally(() => {
         lag.disable();
         // the lock is renewed from this event loop: blocked for most of the lock time, the job may be gone
         const blocked = lag.max / 1e9;

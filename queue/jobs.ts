@@ -19,9 +19,13 @@ export interface JobContext {
 }
 
 export interface JobKind<D = unknown> {
-  /** which slide and what part of it, for progress lines and status */
-  describe(data: D): { slide?: string; label: string };
+  /**
+   * Which slide and what part of it, for progress lines and status. Kinds whose payload crosses
+   * machines check it here (contracts/queue.ts) and throw when it is not theirs: the job then
+   * fails at once, without retries.
+   */
+  describe(data: D): { slide?: string; dir?: string; label: string };
   run(data: D, ctx: JobContext): Promise<unknown>;
 }
 
-export type JobKinds = Record<string, JobKind<never>>;
+export type JobKinds = Record<string, JobKind<unknown>>;

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { MANIFEST_FILE } from '../contracts/index.js';
 import { analysisDir, analyzeSlideToDir } from '../pipeline/index.js';
 import type { BatchQueue, EnqueueOutcome, SlideStatus, SlideTask, WorkOptions } from './types.js';
 
@@ -30,7 +31,7 @@ export class LocalQueue implements BatchQueue {
         out.push({ slide, state: 'already-queued' });
         continue;
       }
-      const done = existsSync(join(dir, 'manifest.json'));
+      const done = !task.replace && existsSync(join(dir, MANIFEST_FILE));
       this.entries.push({ task, index, status: { slide, dir, state: done ? 'done' : 'queued', chunks: { done: done ? 1 : 0, total: 1 }, batches: { done: 0, total: 0 }, retries: 0, note: done ? 'done earlier' : undefined } });
       out.push({ slide, state: done ? 'done-earlier' : 'enqueued', chunks: 1 });
     }
@@ -42,7 +43,7 @@ export class LocalQueue implements BatchQueue {
       if (e.status.state !== 'queued') continue;
       if (signal?.aborted) return;
       const { task, status } = e;
-      const job = { id: `slide-${e.index + 1}`, kind: 'slide', slide: status.slide, label: status.slide, index: e.index + 1, of: this.enqueued };
+      const job = { id: `slide-${e.index + 1}`, kind: 'slide', slide: status.slide, dir: status.dir, label: status.slide, index: e.index + 1, of: this.enqueued };
       status.state = 'running';
       listener?.started?.(job);
       const t0 = performance.now();

@@ -3,19 +3,9 @@
  * the local queue works it in this process, the BullMQ queue in `sds worker` processes on any
  * number of machines. Both report the same per-slide status.
  */
-import type { AnalyzeOptions } from '../pipeline/index.js';
+import type { SlideAnalysisOptions, SlideTask } from '../contracts/index.js';
 
-/**
- * A slide's analysis settings as plain JSON (what a queue job carries to another machine):
- * AnalyzeOptions without the slide, callbacks, signal and the per-machine thread count.
- */
-export type SlideAnalysisOptions = Omit<AnalyzeOptions, 'slide' | 'signal' | 'onProgress' | 'onPlan' | 'workers' | 'journal'>;
-
-export interface SlideTask {
-  /** the slide file; its results go to `<options.out>/<slide name>/` */
-  slide: string;
-  options: SlideAnalysisOptions;
-}
+export type { SlideAnalysisOptions, SlideTask };
 
 export type EnqueueState = 'enqueued' | 'already-queued' | 'done-earlier' | 'failed';
 
@@ -55,6 +45,8 @@ export interface JobInfo {
   /** 'slide' (a whole slide, local), 'chunk', 'finalize', or another registered kind */
   kind: string;
   slide?: string;
+  /** the slide's results folder, when the job is about one slide */
+  dir?: string;
   /** what it covers, e.g. "batches 8-15 of 40" */
   label: string;
   /** position among the jobs of this run and their count, when known (local queue) */
@@ -94,7 +86,7 @@ export interface WorkOptions {
 }
 
 export interface BatchQueue {
-  /** Adds slides; slides with a manifest are skipped, slides already queued are left as they are. */
+  /** Adds slides; slides with a manifest are skipped (unless the task says `replace`), slides already queued are left as they are. */
   enqueue(tasks: SlideTask[]): Promise<EnqueueOutcome[]>;
   /**
    * Works the queue: the local queue until it is empty, a distributed queue until `signal`

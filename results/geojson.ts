@@ -14,7 +14,8 @@ import { dirname, join } from 'node:path';
 import { SdsError } from '../core/errors.js';
 import { FloatStore, symmetricRange } from '../maps/index.js';
 import { ContourTracer, type Component, type Ring } from './contours.js';
-import type { Manifest, OverlayEntry } from '../pipeline/outputs.js';
+import type { OverlayEntry } from '../contracts/index.js';
+import { findOverlay, readManifest } from './manifest.js';
 
 export type RegionSign = 'positive' | 'negative' | 'abs';
 
@@ -89,30 +90,6 @@ export interface RegionExport {
 }
 
 const COLORS: Record<RegionSign, [number, number, number]> = { positive: [220, 40, 40], negative: [40, 90, 220], abs: [150, 60, 200] };
-
-export async function readManifest(analysisDir: string): Promise<Manifest> {
-  const path = join(analysisDir, 'manifest.json');
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (cause) {
-    throw new SdsError('FILE_NOT_FOUND', `${analysisDir} has no manifest.json`, { cause, suggestion: 'point at a folder written by `sds analyze` (DIR/<slide name>); an analysis without a manifest did not finish' });
-  }
-  const m = JSON.parse(text) as Manifest;
-  if (m.version !== 1 || !Array.isArray(m.overlays)) throw new SdsError('BAD_INPUT', `${path} is not an sds analysis manifest (version 1)`);
-  return m;
-}
-
-/** The manifest's overlay for (variant, method, layer), or an error listing the ones there are. */
-export function findOverlay(m: Manifest, variant: string, method: string, layer: string): OverlayEntry {
-  const o = m.overlays.find((x) => x.variant === variant && x.method === method && x.layer === layer);
-  if (!o) {
-    throw new SdsError('BAD_ARGUMENT', `the analysis has no overlay ${variant} ${method} ${layer}`, {
-      suggestion: `choose one of: ${m.overlays.map((x) => `--variant ${x.variant} --method ${x.method} --layer ${x.layer}`).join('; ')}`,
-    });
-  }
-  return o;
-}
 
 const round2 = (v: number) => Math.round(v * 100) / 100;
 

@@ -1,4 +1,5 @@
 /** Reading finished analyses: GeoJSON regions (QuPath), contours, localisation against ground truth. */
 export { ContourTracer, traceContours, simplifyRing, ringArea, type Component, type Point, type Ring, type TraceOptions } from './contours.js';
-export { exportSaliencyGeoJson, readManifest, findOverlay, type RegionOptions, type RegionExport, type RegionFeature, type RegionCollection, type RegionSign, type RegionMeasurements, type PolygonGeometry } from './geojson.js';
+export { readManifest, findOverlay } from './manifest.js';
+export { exportSaliencyGeoJson, type RegionOptions, type RegionExport, type RegionFeature, type RegionCollection, type RegionSign, type RegionMeasurements, type PolygonGeometry } from './geojson.js';
 export { localisation, maskCoverage, readBinaryMask, type GroundTruthMask, type LocalisationOptions, type LocalisationRow, type LocalisationScore, type BinaryMask } from './localisation.js';

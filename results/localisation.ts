@@ -9,8 +9,9 @@ import sharp, { type OutputInfo } from 'sharp';
 import { SdsError } from '../core/errors.js';
 import { AurocAccumulator } from '../saliency/index.js';
 import { FloatStore } from '../maps/index.js';
-import { bandRows, readManifest } from './geojson.js';
-import type { OverlayEntry } from '../pipeline/outputs.js';
+import type { OverlayEntry } from '../contracts/index.js';
+import { bandRows } from './geojson.js';
+import { readManifest } from './manifest.js';
 
 export interface GroundTruthMask {
   name: string;

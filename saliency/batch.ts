@@ -1,5 +1,5 @@
 /** Attribution over a host batch (NCHW, like files), in chunks so memory stays bounded. */
-import { nchwToNhwc, nhwcToNchw, tf, type Model } from '../models/index.js';
+import { KeptTensors, nchwToNhwc, nhwcToNchw, tf, type Model } from '../models/index.js';
 import { createMethod, type AttributeOptions, type MethodName } from './methods.js';
 
 export interface LayerResult {
@@ -32,24 +32,27 @@ export async function attributeBatch(model: Model, method: MethodName, data: Flo
   const targets: number[] = [];
   for (let start = 0; start < n; start += chunk) {
     const m = Math.min(chunk, n - start);
-    const x = tf.tensor4d(nchwToNhwc(data.subarray(start * per, (start + m) * per), m, c, h, w), [m, h, w, c]);
+    // the chunk's tensors, freed however it ends (a failed read leaves the other layers' results)
+    const kept = new KeptTensors();
+    const x = kept.hold(tf.tensor4d(nchwToNhwc(data.subarray(start * per, (start + m) * per), m, c, h, w), [m, h, w, c]));
     try {
       const t = o.targets ? (o.targets.length === 1 ? o.targets : o.targets.slice(start, start + m)) : undefined;
       const res = await impl.attribute(x, { ...o, targets: t });
+      for (const a of res.attributions.values()) kept.hold(a);
       targets.push(...(res.targets.length === m ? res.targets : new Array<number>(m).fill(res.targets[0]!)));
       for (const [layer, a] of res.attributions) {
         const [, lh, lw, lc] = a.shape;
-        const mean = tf.mean(a, 3);
+        const mean = kept.hold(tf.mean(a, 3));
         const [attr, map] = [(await a.data()) as Float32Array, (await mean.data()) as Float32Array];
-        mean.dispose();
-        a.dispose();
+        kept.drop(mean);
+        kept.drop(a);
         const p = parts.get(layer) ?? { attr: [], map: [], shape: [lc, lh, lw] };
         p.attr.push(nhwcToNchw(attr, m, lh, lw, lc));
         p.map.push(map);
         parts.set(layer, p);
       }
     } finally {
-      x.dispose();
+      kept.dispose();
     }
     o.onProgress?.(start + m, n);
   }

@@ -4,7 +4,7 @@
  * shaped like the layer (NHWC inside).
  */
 import { SdsError } from '../core/errors.js';
-import { tf, type ForwardHooks, type Model, type Tensor, type Tensor4D } from '../models/index.js';
+import { tf, withKept, type ForwardHooks, type KeptTensors, type Model, type Tensor, type Tensor4D } from '../models/index.js';
 import { composeHooks } from './compose.js';
 import { deepliftRelu } from './deeplift-rules.js';
 import { igSteps, type IgRule } from './quadrature.js';
@@ -35,6 +35,12 @@ export interface AttributionMethod {
   attribute(x: Tensor4D, options: AttributeOptions): Promise<AttributionResult>;
 }
 
+/** What can be checked before any pass: a bad layer or given target fails fast, having kept nothing. */
+function checkOptions(model: Model, x: Tensor4D, o: AttributeOptions): void {
+  checkLayers(model, o.layers);
+  if (o.targets?.length) checkTargets(model, o.targets, x.shape[0] as number);
+}
+
 function checkLayers(model: Model, layers: readonly string[]): void {
   if (!layers.length) throw new SdsError('BAD_ARGUMENT', 'no layer given', { suggestion: `use one or more of: ${model.layerNames.join(', ')}` });
   for (const l of layers) {
@@ -44,8 +50,8 @@ function checkLayers(model: Model, layers: readonly string[]): void {
   }
 }
 
-/** One forward pass without a tape: the requested layers' outputs and the targets. */
-function forwardRecording(model: Model, x: Tensor4D, layers: readonly string[], targets?: readonly number[], hooks: ForwardHooks = {}) {
+/** One forward pass without a tape: the requested layers' outputs (held by `kept`) and the targets. */
+function forwardRecording(kept: KeptTensors, model: Model, x: Tensor4D, layers: readonly string[], targets?: readonly number[], hooks: ForwardHooks = {}) {
   const acts = new Map<string, Tensor4D>();
   const want = new Set(layers);
   let resolved: number[] = [];
@@ -54,7 +60,7 @@ function forwardRecording(model: Model, x: Tensor4D, layers: readonly string[], 
       x,
       composeHooks(hooks, {
         layer: (name, y) => {
-          if (want.has(name)) acts.set(name, tf.keep(tf.clone(y)));
+          if (want.has(name)) acts.set(name, kept.keep(tf.clone(y)));
           return y;
         },
       }),
@@ -100,28 +106,29 @@ function layerShapes(model: Model, x: Tensor4D, layers: readonly string[]): Map<
  * d target / d layer for several layers from ONE forward and ONE backward pass: a zero probe is
  * added to each layer's output, so the gradient w.r.t. the probe is the gradient at the layer,
  * and gradients still flow through it to the layers below. Default targets come from the same
- * pass's output; with `keepActs` the layers' outputs are kept too.
+ * pass's output; with `keepActs` the layers' outputs are kept too. Gradients and outputs are held
+ * by `kept`; the probes and the pass's start are freed before it returns.
  */
-function gradientsAtLayers(model: Model, x: Tensor4D, layers: readonly string[], given: readonly number[] | undefined, hooks: ForwardHooks = {}, keepActs = false) {
+function gradientsAtLayers(kept: KeptTensors, model: Model, x: Tensor4D, layers: readonly string[], given: readonly number[] | undefined, hooks: ForwardHooks = {}, keepActs = false) {
   // Nothing below the lowest explained layer needs a gradient: it runs once, off the tape, and
   // the backward pass starts there (the tape, and its copies of saved tensors, only covers what
   // lies above). The lowest layer's gradient is the gradient with respect to its value.
   prepareBackward(model);
   const order = new Map(model.layerNames.map((l, i) => [l, i]));
   const lowest = [...layers].sort((a, b) => order.get(a)! - order.get(b)!)[0]!;
-  const start = lowest === 'input' ? undefined : model.prepareFrom(lowest, x, hooks);
-  const above = layers.filter((l) => l !== lowest || !start);
-  const shapes = layerShapes(model, x, above);
-  const probes = above.map((l) => tf.zeros(shapes.get(l)! as [number, number, number, number])); // (n,h,w,c)
-  const acts = new Map<string, Tensor4D>();
-  let targets: number[] = given?.length ? [...given] : [];
-  try {
+  return withKept((local) => {
+    const start = lowest === 'input' ? undefined : local.hold(model.prepareFrom(lowest, x, hooks));
+    const above = layers.filter((l) => l !== lowest || !start);
+    const shapes = layerShapes(model, x, above);
+    const probes = above.map((l) => local.hold(tf.zeros(shapes.get(l)! as [number, number, number, number]))); // (n,h,w,c)
+    const acts = new Map<string, Tensor4D>();
+    let targets: number[] = given?.length ? [...given] : [];
     const index = new Map(above.map((l, i) => [l, i]));
     const probing: ForwardHooks = {
       layer: (name, y) => {
         const i = index.get(name);
         if (i === undefined) return y;
-        if (keepActs) acts.set(name, tf.keep(tf.clone(y)));
+        if (keepActs) acts.set(name, kept.keep(tf.clone(y)));
         return tf.add(y, probes[i]!);
       },
     };
@@ -132,20 +139,14 @@ function gradientsAtLayers(model: Model, x: Tensor4D, layers: readonly string[],
     };
     let grads: Tensor4D[];
     if (start) {
-      if (keepActs) acts.set(lowest, tf.keep(tf.clone(start.value)));
+      if (keepActs) acts.set(lowest, kept.keep(tf.clone(start.value)));
       // tf.grads hands f the very tensors it differentiates: the hooks add `probes` themselves
       grads = tf.grads((v: Tensor) => scalar(start.run(v as Tensor4D, composeHooks(hooks, probing))))([start.value, ...probes]) as Tensor4D[];
-      return { grads: new Map([lowest, ...above].map((l, i) => [l, grads[i]!])), acts, targets };
+      return { grads: new Map([lowest, ...above].map((l, i) => [l, kept.hold(grads[i]!)])), acts, targets };
     }
     grads = tf.grads(() => scalar(model.forward(x, composeHooks(hooks, probing))))(probes) as Tensor4D[];
-    return { grads: new Map(above.map((l, i) => [l, grads[i]!])), acts, targets };
-  } catch (err) {
-    disposeAll(acts);
-    throw err;
-  } finally {
-    for (const p of probes) p.dispose();
-    start?.dispose();
-  }
+    return { grads: new Map(above.map((l, i) => [l, kept.hold(grads[i]!)])), acts, targets };
+  });
 }
 
 /** The convolutions' cached backward filters, made before any large activation exists. */
@@ -153,18 +154,16 @@ function prepareBackward(model: Model): void {
   for (const c of model.convs.values()) c.prepareBackward();
 }
 
-function disposeAll(m: Map<string, Tensor>): void {
-  for (const t of m.values()) t.dispose();
-}
-
 export class LayerGradient implements AttributionMethod {
   readonly name = 'grad' as const;
   constructor(readonly model: Model) {}
 
   async attribute(x: Tensor4D, o: AttributeOptions): Promise<AttributionResult> {
-    checkLayers(this.model, o.layers);
-    const { grads, targets } = gradientsAtLayers(this.model, x, o.layers, o.targets);
-    return { attributions: grads, targets };
+    checkOptions(this.model, x, o);
+    return withKept((kept) => {
+      const { grads, targets } = gradientsAtLayers(kept, this.model, x, o.layers, o.targets);
+      return { attributions: kept.releaseAll(grads), targets };
+    });
   }
 }
 
@@ -173,16 +172,16 @@ export class LayerGradCam implements AttributionMethod {
   constructor(readonly model: Model) {}
 
   async attribute(x: Tensor4D, o: AttributeOptions): Promise<AttributionResult> {
-    checkLayers(this.model, o.layers);
-    const { grads, acts, targets } = gradientsAtLayers(this.model, x, o.layers, o.targets, {}, true);
-    const attributions = new Map<string, Tensor4D>();
-    for (const l of o.layers) {
-      // sum_c mean_hw(grad_c) * act_c, no ReLU (Captum's default)
-      attributions.set(l, tf.tidy(() => tf.sum(tf.mul(tf.mean(grads.get(l)!, [1, 2], true), acts.get(l)!), 3, true) as Tensor4D));
-    }
-    disposeAll(acts);
-    disposeAll(grads);
-    return { attributions, targets };
+    checkOptions(this.model, x, o);
+    return withKept((kept) => {
+      const { grads, acts, targets } = gradientsAtLayers(kept, this.model, x, o.layers, o.targets, {}, true);
+      const attributions = new Map<string, Tensor4D>();
+      for (const l of o.layers) {
+        // sum_c mean_hw(grad_c) * act_c, no ReLU (Captum's default)
+        attributions.set(l, kept.hold(tf.tidy(() => tf.sum(tf.mul(tf.mean(grads.get(l)!, [1, 2], true), acts.get(l)!), 3, true) as Tensor4D)));
+      }
+      return { attributions: kept.releaseAll(attributions), targets };
+    });
   }
 }
 
@@ -196,18 +195,18 @@ export class LayerDeepLift implements AttributionMethod {
   constructor(readonly model: Model) {}
 
   async attribute(x: Tensor4D, o: AttributeOptions): Promise<AttributionResult> {
-    checkLayers(this.model, o.layers);
-    const x0 = zeroBaseline(x);
-    // Baseline pass: every ReLU's and max-pool's input, for the Rescale multipliers.
-    const reluIn = new Map<string, Tensor4D>();
-    const record: ForwardHooks = {
-      relu: (name, v) => {
-        reluIn.set(name, tf.keep(tf.clone(v)));
-        return tf.relu(v);
-      },
-    };
-    const base = forwardRecording(this.model, x0, o.layers, [0], record);
-    try {
+    checkOptions(this.model, x, o);
+    return withKept((kept) => {
+      const x0 = kept.hold(zeroBaseline(x));
+      // Baseline pass: every ReLU's and max-pool's input, for the Rescale multipliers.
+      const reluIn = new Map<string, Tensor4D>();
+      const record: ForwardHooks = {
+        relu: (name, v) => {
+          reluIn.set(name, kept.keep(tf.clone(v)));
+          return tf.relu(v);
+        },
+      };
+      const base = forwardRecording(kept, this.model, x0, o.layers, [0], record);
       const rules: ForwardHooks = {
         relu: (name, v) => deepliftRelu(v, reluIn.get(name)!),
         // Max-pool keeps its ordinary gradient, as the reference does: in Captum the pool's rule
@@ -215,17 +214,11 @@ export class LayerDeepLift implements AttributionMethod {
         // gradient (both hook the same tensor), and the ReLU rule only uses that captured value.
         // Every supported model has its max-pool right after a ReLU (the ResNet stem).
       };
-      const { grads, acts, targets } = gradientsAtLayers(this.model, x, o.layers, o.targets, rules, true);
+      const { grads, acts, targets } = gradientsAtLayers(kept, this.model, x, o.layers, o.targets, rules, true);
       const attributions = new Map<string, Tensor4D>();
-      for (const l of o.layers) attributions.set(l, tf.tidy(() => tf.mul(grads.get(l)!, tf.sub(acts.get(l)!, base.acts.get(l)!))));
-      disposeAll(acts);
-      disposeAll(grads);
-      return { attributions, targets };
-    } finally {
-      x0.dispose();
-      disposeAll(base.acts);
-      disposeAll(reluIn);
-    }
+      for (const l of o.layers) attributions.set(l, kept.hold(tf.tidy(() => tf.mul(grads.get(l)!, tf.sub(acts.get(l)!, base.acts.get(l)!)))));
+      return { attributions: kept.releaseAll(attributions), targets };
+    });
   }
 }
 
@@ -234,27 +227,28 @@ export class LayerIntegratedGradients implements AttributionMethod {
   constructor(readonly model: Model) {}
 
   async attribute(x: Tensor4D, o: AttributeOptions): Promise<AttributionResult> {
-    checkLayers(this.model, o.layers);
+    checkOptions(this.model, x, o);
     const steps = o.steps ?? 50;
     if (!Number.isInteger(steps) || steps < 1 || steps > 10000) throw new SdsError('BAD_ARGUMENT', `--steps must be 1..10000, got ${steps}`);
     const { alphas, weights } = igSteps(steps, o.rule ?? 'gausslegendre');
     prepareBackward(this.model);
     const n = x.shape[0];
-    const x0 = zeroBaseline(x);
-    const base = forwardRecording(this.model, x0, o.layers, [0]);
-    const { acts, targets } = forwardRecording(this.model, x, o.layers, o.targets);
-    x0.dispose();
-    const perPass = Math.max(1, Math.floor((o.internalBatchSize ?? 16) / n));
-    const attributions = new Map<string, Tensor4D>();
-    try {
+    return withKept((kept) => {
+      const x0 = kept.hold(zeroBaseline(x));
+      const base = forwardRecording(kept, this.model, x0, o.layers, [0]);
+      const { acts, targets } = forwardRecording(kept, this.model, x, o.layers, o.targets);
+      kept.drop(x0);
+      const perPass = Math.max(1, Math.floor((o.internalBatchSize ?? 16) / n));
+      const attributions = new Map<string, Tensor4D>();
       for (const layer of o.layers) {
-        const a = acts.get(layer)!;
-        const a0 = base.acts.get(layer)!;
-        const delta = tf.sub(a, a0) as Tensor4D;
-        // Only the network above the layer runs per step (Captum re-runs the whole model).
-        const start = this.model.prepareFrom(layer, x);
-        let total = tf.zerosLike(a) as Tensor4D;
-        try {
+        // per layer: its delta, running total and pass start go before the next layer's are made
+        const attribution = withKept((mine) => {
+          const a = acts.get(layer)!;
+          const a0 = base.acts.get(layer)!;
+          const delta = mine.hold(tf.sub(a, a0) as Tensor4D);
+          // Only the network above the layer runs per step (Captum re-runs the whole model).
+          const start = mine.hold(this.model.prepareFrom(layer, x));
+          let total = mine.hold(tf.zerosLike(a) as Tensor4D);
           for (let s = 0; s < steps; s += perPass) {
             const m = Math.min(perPass, steps - s);
             const next = tf.tidy(() => {
@@ -266,21 +260,15 @@ export class LayerIntegratedGradients implements AttributionMethod {
               for (let k = 0; k < m; k++) acc = tf.add(acc, tf.mul(tf.slice(g, [k * n, 0, 0, 0], [n, -1, -1, -1]), weights[s + k]!));
               return acc;
             });
-            total.dispose();
-            total = next;
+            mine.drop(total);
+            total = mine.hold(next);
           }
-          attributions.set(layer, tf.tidy(() => tf.mul(total, delta)));
-        } finally {
-          start.dispose();
-          total.dispose();
-          delta.dispose();
-        }
+          return tf.tidy(() => tf.mul(total, delta) as Tensor4D);
+        });
+        attributions.set(layer, kept.hold(attribution));
       }
-      return { attributions, targets };
-    } finally {
-      disposeAll(acts);
-      disposeAll(base.acts);
-    }
+      return { attributions: kept.releaseAll(attributions), targets };
+    });
   }
 }
 

@@ -1,20 +1,5 @@
 /** Prediction difference and accuracy between an original model and a variant (SPEC 9). */
-
-function probabilities(logits: ArrayLike<number>, n: number, k: number): Float64Array {
-  const p = new Float64Array(n * k);
-  for (let i = 0; i < n; i++) {
-    if (k === 1) {
-      p[i] = 1 / (1 + Math.exp(-logits[i]!));
-      continue;
-    }
-    let m = -Infinity;
-    for (let j = 0; j < k; j++) m = Math.max(m, logits[i * k + j]!);
-    let s = 0;
-    for (let j = 0; j < k; j++) s += p[i * k + j] = Math.exp(logits[i * k + j]! - m);
-    for (let j = 0; j < k; j++) p[i * k + j]! /= s;
-  }
-  return p;
-}
+import { probabilities } from '../models/index.js';
 
 export interface PredictionDifference {
   /** sum_k |p'_k - p_k| per image */

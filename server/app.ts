@@ -12,7 +12,10 @@ import { analysisRoutes } from './routes/analyses.js';
 import { jobRoutes } from './routes/jobs.js';
 import { slideRoutes } from './routes/slides.js';
 import { viewerRoutes } from './routes/viewer.js';
-import { runJob } from './run-job.js';
+import { viewerConfig } from '../contracts/index.js';
+import { SEQUENTIAL_ANCHORS } from '../maps/index.js';
+import { LocalQueue, type BatchQueue } from '../queue/index.js';
+import { AnalysisJobs } from './jobs.js';
 
 export interface SdsServer {
   app: Express;
@@ -39,9 +42,29 @@ function hostGuard(config: ServerConfig): RequestHandler {
   };
 }
 
-export function createServer(input: ServerConfigInput = {}, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): SdsServer {
+export interface ServerParts {
+  /**
+   * Where analysis jobs go: by default a local queue worked in this process; a BullMQ queue
+   * (`serve --queue`) hands them to `sds worker`s.
+   */
+  queue?: BatchQueue;
+}
+
+export function createServer(input: ServerConfigInput = {}, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`), parts: ServerParts = {}): SdsServer {
   const config = parseServerConfig(input);
-  const ctx = createContext(config, log, runJob);
+  const ctx = createContext(config, log, ({ results }) =>
+    new AnalysisJobs(parts.queue ?? new LocalQueue(), {
+      workedBy: parts.queue ? 'workers' : 'here',
+      workers: config.workers,
+      errorMessage: (err) => (err instanceof Error ? err.message : String(err)),
+      async analysisId(dir) {
+        results.invalidate();
+        const entry = (await results.list()).find((a) => a.dir === dir);
+        if (!entry) throw new Error(`the analysis was written to ${dir} but its manifest cannot be read back`);
+        return entry.id;
+      },
+    }),
+  );
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', 'weak');
@@ -54,6 +77,8 @@ export function createServer(input: ServerConfigInput = {}, log: (line: string) 
   app.use(analysisRoutes(ctx));
   app.use(jobRoutes(ctx));
   app.use(viewerRoutes(ctx));
+  // the lists, defaults and colour maps the viewer offers: the same facts the CLI and tiles use
+  app.get('/api/config', (_req, res) => res.json(viewerConfig(SEQUENTIAL_ANCHORS)));
   app.use(notFoundHandler);
   app.use(errorHandler(log));
 

@@ -1,13 +1,13 @@
 /** Everything the routes share: catalogs, open slides and stores, tile caches, the job queue. */
 import { join } from 'node:path';
+import type { SlideTask } from '../contracts/index.js';
 import { FloatStore } from '../maps/index.js';
 import type { ServerConfig } from './config.js';
 import { checkId } from './ids.js';
 import { notFound } from './http-error.js';
-import { JobQueue } from './jobs.js';
+import type { AnalysisJobs } from './jobs.js';
 import { Lru } from './lru.js';
 import { ModelCatalog } from './model-catalog.js';
-import type { AnalysisRequest } from './schemas.js';
 import { ResultsCatalog, type AnalysisEntry, type OverlayRef } from './results-catalog.js';
 import { regularFileInside } from './safe-path.js';
 import { SlideCatalog, type SlideEntry } from './slide-catalog.js';
@@ -15,11 +15,11 @@ import { SlidePool } from './slide-pool.js';
 import { EncodedTileCache } from './tile-cache.js';
 import type { ModelEntry } from './model-catalog.js';
 
-/** A validated job, ready for the pipeline. */
+/** A validated job: the catalog entries it names and the queue task it becomes. */
 export interface JobRequest {
   slide: SlideEntry;
   model: ModelEntry;
-  body: AnalysisRequest;
+  task: SlideTask;
 }
 
 export interface ServerContext {
@@ -30,7 +30,7 @@ export interface ServerContext {
   models: ModelCatalog;
   slidePool: SlidePool;
   tiles: EncodedTileCache;
-  jobs: JobQueue<JobRequest>;
+  jobs: AnalysisJobs;
   /** The slide with this URL id, or 404. */
   slide(id: unknown): Promise<SlideEntry>;
   /** The analysis with this URL id, or 404. */
@@ -39,7 +39,7 @@ export interface ServerContext {
   store(a: AnalysisEntry, o: OverlayRef): Promise<FloatStore>;
 }
 
-export function createContext(config: ServerConfig, log: (line: string) => void, runJob: (r: JobRequest, ctx: ServerContext, onProgress: (d: number, t: number) => void, signal: AbortSignal) => Promise<string>): ServerContext {
+export function createContext(config: ServerConfig, log: (line: string) => void, jobs: (catalogs: { results: ResultsCatalog }) => AnalysisJobs): ServerContext {
   const slides = new SlideCatalog({ folders: config.slides, rescanMs: config.rescanMs, log });
   const results = new ResultsCatalog({ folder: config.results, rescanMs: config.rescanMs, log });
   const models = new ModelCatalog({ folder: config.models, rescanMs: config.rescanMs, log });
@@ -52,7 +52,7 @@ export function createContext(config: ServerConfig, log: (line: string) => void,
     models,
     slidePool: new SlidePool({ maxOpen: config.maxOpenSlides, cacheBytes: config.slideCacheBytes }),
     tiles: new EncodedTileCache(config.tileCacheBytes),
-    jobs: new JobQueue<JobRequest>((r, onProgress, signal) => runJob(r, ctx, onProgress, signal)),
+    jobs: jobs({ results }),
     async slide(id) {
       const entry = await slides.get(checkId(id, 'slide'));
       if (!entry) throw notFound(`no slide "${String(id)}"`, 'GET /api/slides lists the slides');

@@ -1,59 +1,72 @@
 /**
- * Analysis jobs: a FIFO queue that runs one analysis at a time (each already fills every core
- * through the worker pool) and tells listeners about progress, completion and failure.
+ * The server's analysis jobs, run through queue/'s BatchQueue like `sds batch`: the local queue
+ * works them in this process one slide at a time (each fills every core through the worker pool);
+ * with `serve --queue` they go to Redis and the lab's `sds worker`s run them, the server following
+ * their progress. Either way a job is a slide task with an id, a status and listeners.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { realpath } from 'node:fs/promises';
+import type { JobStatus, SlideTask } from '../contracts/index.js';
+import { analysisDir } from '../pipeline/index.js';
+import type { BatchQueue, SlideStatus, WorkListener } from '../queue/index.js';
 
-export type JobState = 'queued' | 'running' | 'done' | 'failed';
-
-/** What GET /api/jobs/:job returns. */
-export interface JobStatus {
-  id: string;
-  slide: string;
-  state: JobState;
-  done: number;
-  total: number;
-  /** Patches per second since the job started (0 before the first batch). */
-  rate: number;
-  /** Seconds left at that rate; null while unknown. */
-  eta: number | null;
-  error?: string;
-  analysis?: string;
-}
+export type { JobState, JobStatus } from '../contracts/index.js';
 
 export type JobEvent = { type: 'progress'; status: JobStatus } | { type: 'done'; status: JobStatus } | { type: 'failed'; status: JobStatus };
 
-/** Runs one job; reports progress; resolves with the analysis id. */
-export type JobRunner<R> = (request: R, onProgress: (done: number, total: number) => void, signal: AbortSignal) => Promise<string>;
+export interface AnalysisJobsOptions {
+  /** the analysis id of a finished results folder (the results catalog's) */
+  analysisId(dir: string): Promise<string>;
+  /** how a failure reads for people (one line, no stack) */
+  errorMessage(err: unknown): string;
+  /**
+   * Who works the queue: 'here' (this process, the local queue) or 'workers' (`sds worker`
+   * processes elsewhere; the server polls the queue's status every `pollMs`).
+   */
+  workedBy: 'here' | 'workers';
+  pollMs?: number;
+  /** compute threads for jobs worked here (default: the number of cores) */
+  workers?: number;
+  /** finished jobs remembered (default 200) */
+  keep?: number;
+}
 
-interface Job<R> {
+interface Job {
   status: JobStatus;
-  request: R;
+  dir: string;
   started?: number;
 }
 
-export class JobQueue<R> {
-  private readonly jobs = new Map<string, Job<R>>();
+export class AnalysisJobs {
+  private readonly jobs = new Map<string, Job>();
+  /** the unfinished job of each results folder */
+  private readonly byDir = new Map<string, Job>();
   private readonly events = new EventEmitter();
-  private readonly waiting: Job<R>[] = [];
-  private running?: Job<R>;
   private readonly abort = new AbortController();
-  private idle: Promise<void> = Promise.resolve();
+  private working?: Promise<void>;
+  private poller?: NodeJS.Timeout;
 
   constructor(
-    private readonly runner: JobRunner<R>,
-    private readonly options: { keep?: number; errorMessage?: (err: unknown) => string } = {},
+    private readonly queue: BatchQueue,
+    private readonly o: AnalysisJobsOptions,
   ) {
     this.events.setMaxListeners(0);
   }
 
-  submit(slide: string, request: R): JobStatus {
-    const job: Job<R> = { request, status: { id: randomUUID(), slide, state: 'queued', done: 0, total: 0, rate: 0, eta: null } };
+  /** Queues one slide's analysis; a slide whose analysis is already waiting or running gets that job. */
+  async submit(slide: string, task: SlideTask): Promise<JobStatus> {
+    const dir = analysisDir(task.options.out, task.slide);
+    const running = this.byDir.get(dir);
+    if (running) return { ...running.status };
+    const job: Job = { dir, status: { id: randomUUID(), slide, state: 'queued', done: 0, total: 0, rate: 0, eta: null } };
     this.jobs.set(job.status.id, job);
+    this.byDir.set(dir, job);
     this.forgetOld();
-    this.waiting.push(job);
-    this.pump();
+    const [r] = await this.queue.enqueue([{ ...task, replace: true }]);
+    if (!r || r.state === 'failed') this.fail(job, r?.note ?? 'the queue refused the slide');
+    else if (this.o.workedBy === 'here') this.workHere();
+    else this.poll();
     return { ...job.status };
   }
 
@@ -68,66 +81,122 @@ export class JobQueue<R> {
     return () => this.events.off(id, listener);
   }
 
-  /** True while a job is running or waiting. */
+  /** True while a job is waiting or running. */
   get busy(): boolean {
-    return this.running !== undefined || this.waiting.length > 0;
+    return this.byDir.size > 0;
   }
 
-  /** Stops the running job (the pipeline journals finished batches) and fails the waiting ones. */
-  stop(): Promise<void> {
+  /**
+   * Stops: the running analysis stops at its next batch (finished batches stay journalled, a
+   * rerun resumes), jobs not started here fail with that reason. Jobs handed to workers go on there.
+   */
+  async stop(): Promise<void> {
     this.abort.abort();
-    return this.drained();
+    clearTimeout(this.poller);
+    await this.working;
+    if (this.o.workedBy === 'here') for (const job of [...this.byDir.values()]) this.fail(job, 'the server stopped before this job finished');
+    await this.queue.close();
   }
 
-  /** Resolves when the queue has run dry. */
-  async drained(): Promise<void> {
-    // each finished run starts the next before its promise settles for us
-    while (this.running) await this.idle;
-  }
-
-  private pump(): void {
-    if (this.running) return;
-    const job = this.waiting.shift();
-    if (!job) return;
-    this.running = job;
-    this.idle = this.run(job).finally(() => {
-      this.running = undefined;
-      this.pump();
-    });
-  }
-
-  private async run(job: Job<R>): Promise<void> {
-    const s = job.status;
-    s.state = 'running';
-    job.started = performance.now();
-    this.emit(job, 'progress');
-    try {
-      if (this.abort.signal.aborted) throw new Error('the server stopped before this job started');
-      s.analysis = await this.runner(job.request, (done, total) => {
-        const secs = (performance.now() - job.started!) / 1000;
-        s.done = done;
-        s.total = total;
-        s.rate = secs > 0 ? done / secs : 0;
-        s.eta = s.rate > 0 ? Math.max(0, total - done) / s.rate : null;
+  /** The local queue, worked until it is empty; started again by the next submit. */
+  private workHere(): void {
+    if (this.working) return;
+    const listener: WorkListener = {
+      started: (info) => {
+        const job = info.dir ? this.byDir.get(info.dir) : undefined;
+        if (!job) return;
+        job.status.state = 'running';
+        job.started = performance.now();
         this.emit(job, 'progress');
-      }, this.abort.signal);
-      s.state = 'done';
-      s.eta = 0;
+      },
+      progress: (info, done, total) => {
+        const job = info.dir ? this.byDir.get(info.dir) : undefined;
+        if (job) this.progress(job, done, total);
+      },
+      finished: (info, outcome) => {
+        const job = info.dir ? this.byDir.get(info.dir) : undefined;
+        if (!job) return;
+        if (outcome.ok) void this.succeed(job);
+        else this.fail(job, this.o.errorMessage(outcome.error ?? outcome.message));
+      },
+    };
+    this.working = (async () => {
+      try {
+        // a submit while the queue is being worked is picked up by the same pass
+        while (!this.abort.signal.aborted && [...this.byDir.values()].some((j) => j.status.state === 'queued')) await this.queue.work({ workers: this.o.workers, signal: this.abort.signal, listener });
+      } finally {
+        this.working = undefined;
+      }
+    })();
+  }
+
+  /** Jobs worked elsewhere: their progress read from the queue's status. */
+  private poll(): void {
+    if (this.poller || this.abort.signal.aborted) return;
+    const tick = async () => {
+      this.poller = undefined;
+      let slides: SlideStatus[] = [];
+      try {
+        slides = await this.queue.status();
+      } catch {
+        // the queue is unreachable for now: the next tick tries again
+      }
+      for (const s of slides) {
+        const job = this.byDir.get(s.dir);
+        if (!job) continue;
+        if (s.state === 'done') await this.succeed(job);
+        else if (s.state === 'failed') this.fail(job, s.note ?? 'failed on a worker');
+        else {
+          if (job.status.state === 'queued' && s.state !== 'queued') {
+            job.status.state = 'running';
+            job.started = performance.now();
+          }
+          this.progress(job, s.batches.done, s.batches.total);
+        }
+      }
+      if (this.byDir.size && !this.abort.signal.aborted) this.poller = setTimeout(() => void tick(), this.o.pollMs ?? 1000);
+    };
+    this.poller = setTimeout(() => void tick(), 0);
+  }
+
+  private progress(job: Job, done: number, total: number): void {
+    const s = job.status;
+    const secs = job.started === undefined ? 0 : (performance.now() - job.started) / 1000;
+    s.done = done;
+    s.total = total;
+    s.rate = secs > 0 ? done / secs : 0;
+    s.eta = s.rate > 0 ? Math.max(0, total - done) / s.rate : null;
+    this.emit(job, 'progress');
+  }
+
+  private async succeed(job: Job): Promise<void> {
+    if (this.byDir.get(job.dir) !== job) return;
+    this.byDir.delete(job.dir);
+    try {
+      job.status.analysis = await this.o.analysisId(await realpath(job.dir));
+      job.status.state = 'done';
+      job.status.eta = 0;
       this.emit(job, 'done');
     } catch (err) {
-      s.state = 'failed';
-      s.error = this.options.errorMessage?.(err) ?? (err instanceof Error ? err.message : String(err));
-      this.emit(job, 'failed');
+      this.fail(job, this.o.errorMessage(err));
     }
   }
 
-  private emit(job: Job<R>, type: JobEvent['type']): void {
+  private fail(job: Job, error: string): void {
+    if (this.byDir.get(job.dir) === job) this.byDir.delete(job.dir);
+    if (job.status.state === 'done' || job.status.state === 'failed') return;
+    job.status.state = 'failed';
+    job.status.error = error;
+    this.emit(job, 'failed');
+  }
+
+  private emit(job: Job, type: JobEvent['type']): void {
     this.events.emit(job.status.id, { type, status: { ...job.status } });
   }
 
-  /** Finished jobs beyond `keep` (default 200) are forgotten, oldest first. */
+  /** Finished jobs beyond `keep` are forgotten, oldest first. */
   private forgetOld(): void {
-    const keep = this.options.keep ?? 200;
+    const keep = this.o.keep ?? 200;
     for (const [id, job] of this.jobs) {
       if (this.jobs.size <= keep) break;
       if (job.status.state === 'done' || job.status.state === 'failed') this.jobs.delete(id);

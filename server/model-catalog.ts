@@ -2,28 +2,17 @@
  * Models the server can run: `random-resnet18` (seeded, for trying the pipeline) and every
  * .safetensors / .pt / .pth in the models folder (a `<stem>.surrogate.safetensors` beside one is its
  * surrogate). What a model offers (arch, classes, layers, each layer's pixels per map value) is read
- * by building it once per file version; the model is disposed straight after.
+ * through models/ `describeModel`, once per file version.
  */
 import { basename, extname, join } from 'node:path';
-import { initEngine, loadModel, randomModel, tf, type Model, type Tensor4D } from '../models/index.js';
-import type { ModelSpec } from '../pool/index.js';
+import type { ModelInfo, ModelSpec } from '../contracts/index.js';
+import { describeModel, initEngine } from '../models/index.js';
 import { Fingerprint, walkFolder } from './folder-walk.js';
 import { assignIds, idFromRelative } from './ids.js';
 import { realOrUndefined, regularFileInside } from './safe-path.js';
 
 export const RANDOM_MODEL_ID = 'random-resnet18';
 const WEIGHT_EXTENSIONS = ['.safetensors', '.pt', '.pth'];
-/** Side of the probe input used to measure layer scales (a multiple of 32, as every arch needs). */
-const PROBE = 256;
-
-export interface ModelInfo {
-  id: string;
-  name: string;
-  arch: string;
-  classes: number;
-  surrogate: boolean;
-  layers: string[];
-}
 
 export interface ModelEntry {
   id: string;
@@ -38,7 +27,7 @@ export interface ModelEntry {
 export interface ModelDescription {
   info: ModelInfo;
   /** Input pixels per map value, per layer (4 for ResNet 1_x, 8 for 2_x, ...). */
-  scales: Map<string, number>;
+  scales: ReadonlyMap<string, number>;
 }
 
 export class ModelCatalog {
@@ -110,24 +99,6 @@ export class ModelCatalog {
 
 async function measure(entry: ModelEntry): Promise<ModelDescription> {
   await initEngine({ announce: false });
-  const model: Model = entry.spec.kind === 'random' ? randomModel(entry.spec.arch, entry.spec.classes, entry.spec.seed) : await loadModel(entry.spec.weights);
-  try {
-    const scales = new Map<string, number>();
-    // One forward pass; the layer hook sees every named layer's output size.
-    tf.tidy(() => {
-      const x = tf.zeros([1, PROBE, PROBE, 3]) as Tensor4D;
-      model.forward(x, {
-        layer: (name, y) => {
-          scales.set(name, PROBE / y.shape[1]);
-          return y;
-        },
-      });
-    });
-    return {
-      info: { id: entry.id, name: entry.name, arch: model.arch, classes: model.numClasses, surrogate: entry.surrogatePath !== undefined, layers: [...model.layerNames] },
-      scales,
-    };
-  } finally {
-    model.dispose();
-  }
+  const d = await describeModel(entry.spec);
+  return { info: { id: entry.id, name: entry.name, arch: d.arch, classes: d.numClasses, surrogate: entry.surrogatePath !== undefined, layers: [...d.layers] }, scales: d.scales };
 }

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Fingerprint, walkFolder, type WalkEntry } from './folder-walk.js';
 import { assignIds, idFromRelative } from './ids.js';
-import { manifestSchema, type ManifestData, type OverlayEntryData } from './manifest-schema.js';
+import { describeIssues, MANIFEST_FILE, manifestSchema, overlayKey, type Manifest, type OverlayEntry } from '../contracts/index.js';
 import { realOrUndefined, regularFileInside } from './safe-path.js';
 
 export interface OverlayRef {
@@ -16,14 +16,14 @@ export interface OverlayRef {
   layer: string;
   /** 'overlay' (saliency) or 'output' (the model's own output). */
   kind: 'overlay' | 'output';
-  entry: OverlayEntryData;
+  entry: OverlayEntry;
 }
 
 export interface AnalysisEntry {
   id: string;
   /** Real path of the analysis folder. */
   dir: string;
-  manifest: ManifestData;
+  manifest: Manifest;
   /** Changes when the manifest is rewritten: part of cache keys. */
   version: string;
   overlays: OverlayRef[];
@@ -37,8 +37,6 @@ export interface ResultsCatalogOptions {
   rescanMs?: number;
   log?: (line: string) => void;
 }
-
-export const overlayKey = (variant: string, method: string, layer: string): string => `${variant}/${method}/${layer}`;
 
 export class ResultsCatalog {
   private entries = new Map<string, AnalysisEntry>();
@@ -87,14 +85,14 @@ export class ResultsCatalog {
       return;
     }
     const rootReal = this.rootReal;
-    const found: { dir: WalkEntry; manifest: ManifestData; version: string }[] = [];
+    const found: { dir: WalkEntry; manifest: Manifest; version: string }[] = [];
     const watched: { real: string; mtimeMs: number; size: number }[] = [];
     const { dirs } = await walkFolder(folder, {
       maxDepth: 4,
       // Overlay stores and tile pyramids hold thousands of files and never a manifest.
       skipDir: (name) => name.endsWith('.zarr') || name.endsWith('_files'),
       onDir: async (dir) => {
-        const file = await regularFileInside(rootReal, join(dir.real, 'manifest.json'));
+        const file = await regularFileInside(rootReal, join(dir.real, MANIFEST_FILE));
         if (!file) return true;
         const manifest = await this.readManifest(file.real);
         if (manifest) found.push({ dir, manifest, version: `${file.mtimeMs}:${file.size}` });
@@ -111,11 +109,11 @@ export class ResultsCatalog {
     this.scanned = true;
   }
 
-  private async readManifest(path: string): Promise<ManifestData | undefined> {
+  private async readManifest(path: string): Promise<Manifest | undefined> {
     try {
       const parsed = manifestSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
       if (parsed.success) return parsed.data;
-      this.options.log?.(`sds serve: skipping ${path}: not an sds manifest (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message})`);
+      this.options.log?.(`sds serve: skipping ${describeIssues(parsed.error, path)} (not an sds manifest)`);
     } catch (err) {
       this.options.log?.(`sds serve: skipping ${path}: ${(err as Error).message}`);
     }
@@ -123,11 +121,11 @@ export class ResultsCatalog {
   }
 }
 
-function toEntry(id: string, dir: string, manifest: ManifestData, version: string): AnalysisEntry {
-  const refs = (list: OverlayEntryData[] | undefined, kind: 'overlay' | 'output'): OverlayRef[] =>
+function toEntry(id: string, dir: string, manifest: Manifest, version: string): AnalysisEntry {
+  const refs = (list: OverlayEntry[] | undefined, kind: 'overlay' | 'output'): OverlayRef[] =>
     (list ?? []).map((entry) => {
-      const method = entry.method ?? 'output';
-      return { key: overlayKey(entry.variant, method, entry.layer), variant: entry.variant, method, layer: entry.layer, kind, entry };
+      const { variant, method, layer } = entry;
+      return { key: overlayKey({ variant, method, layer }), variant, method, layer, kind, entry };
     });
   return { id, dir, manifest, version, overlays: refs(manifest.overlays, 'overlay'), outputs: refs(manifest.outputs, 'output') };
 }

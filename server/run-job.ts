@@ -1,13 +1,15 @@
 /**
- * Checking an analysis request against the catalogs (400 naming the bad field), and running it:
- * `analyzeSlideToDir` in this process (its worker pool fills the cores) into the results folder.
+ * Checking an analysis request against the catalogs and the model (400 naming the bad field), and
+ * turning it into the queue's slide task: the same AnalysisSpec `sds analyze` builds, with the
+ * server's batch size and results folder.
  */
-import { analyzeSlideToDir } from '../pipeline/index.js';
-import type { MethodName, Variant } from '../saliency/index.js';
+import { analysisRequestSchema, parseAnalysisSpec, type SlideTask } from '../contracts/index.js';
+import { SdsError } from '../core/errors.js';
+import { describeModel } from '../models/index.js';
+import { checkSpec } from '../pipeline/index.js';
 import type { JobRequest, ServerContext } from './context.js';
 import { badRequest } from './http-error.js';
-import { realOrUndefined } from './safe-path.js';
-import { analysisRequestSchema, parseWith } from './schemas.js';
+import { parseWith } from './schemas.js';
 
 export async function validateJob(ctx: ServerContext, body: unknown): Promise<JobRequest> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -19,46 +21,26 @@ export async function validateJob(ctx: ServerContext, body: unknown): Promise<Jo
   if (!slide) throw badRequest(`slide: no slide "${b.slide}"`, 'GET /api/slides lists the slides');
   const model = await ctx.models.get(b.model);
   if (!model) throw badRequest(`model: no model "${b.model}"`, 'GET /api/models lists the models');
-  const { info, scales } = await ctx.models.describe(model);
-  for (const l of b.layers) {
-    if (!info.layers.includes(l)) throw badRequest(`layers: ${info.arch} has no layer "${l}"`, `use: ${info.layers.join(', ')}`);
-  }
   if (b.variants.includes('surrogate') && !model.surrogatePath) {
     throw badRequest(`variants: model ${model.id} has no surrogate`, `put ${model.name.replace(/\.[^.]+$/, '')}.surrogate.safetensors beside it (sds train-surrogate), or leave out "surrogate"`);
   }
-  if (b.overlap >= b.patch) throw badRequest(`overlap: ${b.overlap} must be smaller than patch ${b.patch}`);
-  for (const l of b.layers) {
-    const s = scales.get(l) ?? 1;
-    // Each patch's map must land on whole overlay pixels.
-    if (b.patch % s || (b.patch - b.overlap) % s) {
-      throw badRequest(`patch: layer ${l} has one value per ${s} px; patch (${b.patch}) and patch - overlap (${b.patch - b.overlap}) must be multiples of ${s}`, 'e.g. patch 256, overlap 0');
-    }
-  }
-  return { slide, model, body: b };
-}
-
-/** Runs one job; resolves with the id of the analysis it wrote. */
-export async function runJob(r: JobRequest, ctx: ServerContext, onProgress: (done: number, total: number) => void, signal: AbortSignal): Promise<string> {
-  const { dir } = await analyzeSlideToDir({
-    slide: r.slide.path,
-    model: r.model.spec,
-    surrogate: r.body.variants.includes('surrogate') ? r.model.surrogatePath : undefined,
-    layers: r.body.layers,
-    methods: r.body.methods as MethodName[],
-    variants: r.body.variants as Variant[],
-    patch: r.body.patch,
-    level: 0,
-    overlap: r.body.overlap,
+  const spec = parseAnalysisSpec({
+    model: model.spec,
+    surrogate: b.variants.includes('surrogate') ? model.surrogatePath : undefined,
+    layers: b.layers,
+    methods: b.methods,
+    variants: b.variants,
+    patch: b.patch,
+    overlap: b.overlap,
     batch: ctx.config.batch,
-    workers: ctx.config.workers,
-    out: ctx.config.results!,
-    weightsLabel: r.model.label,
-    signal,
-    onProgress: (p) => onProgress(p.done, p.total),
   });
-  ctx.results.invalidate();
-  const real = await realOrUndefined(dir);
-  const entry = (await ctx.results.list()).find((a) => a.dir === real);
-  if (!entry) throw new Error(`the analysis was written to ${dir} but its manifest cannot be read back`);
-  return entry.id;
+  try {
+    checkSpec(await describeModel(model.spec), spec);
+  } catch (err) {
+    // the spec's own words, as a 400: the request named something the model cannot do
+    if (err instanceof SdsError && err.code === 'BAD_ARGUMENT') throw badRequest(err.message, err.suggestion);
+    throw badRequest(`model: ${model.name} cannot be loaded: ${(err as Error).message}`, 'fix or remove the weights file; GET /api/models lists the models that load');
+  }
+  const task: SlideTask = { slide: slide.path, options: { ...spec, out: ctx.config.results, weightsLabel: model.label } };
+  return { slide, model, task };
 }

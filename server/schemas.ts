@@ -3,6 +3,7 @@
  * that turns a failed parse into a 400 naming each bad field.
  */
 import { z } from 'zod';
+import { describeIssues } from '../contracts/index.js';
 import { DZI_COLORMAPS } from '../maps/index.js';
 import { badRequest } from './http-error.js';
 
@@ -10,8 +11,7 @@ import { badRequest } from './http-error.js';
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown, where: string, suggestion?: string): z.infer<S> {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
-  throw badRequest(`${where}: ${issues}`, suggestion);
+  throw badRequest(describeIssues(r.error, where), suggestion);
 }
 
 /** A whole number written in decimal digits, 0..2^31-1. */
@@ -43,19 +43,3 @@ export const overlayQuerySchema = z.object({
   min: finiteNumber.optional(),
   max: finiteNumber.optional(),
 });
-
-export const METHOD_NAMES = ['grad', 'deeplift', 'ig'] as const;
-export const VARIANT_NAMES = ['original', 'backward-hook', 'forward-hook', 'surrogate'] as const;
-const idString = z.string().regex(/^[A-Za-z0-9._-]{1,512}$/, 'must be an id (letters, digits, . _ -)').refine((s) => s !== '.' && s !== '..', 'must be an id');
-
-export const analysisRequestSchema = z.strictObject({
-  slide: idString,
-  model: idString,
-  layers: z.array(z.string().regex(/^[A-Za-z0-9_]{1,32}$/, 'must be a layer name such as 1_1')).min(1, 'give at least one layer').max(64),
-  methods: z.array(z.enum(METHOD_NAMES)).min(1, 'give at least one method'),
-  variants: z.array(z.enum(VARIANT_NAMES)).min(1, 'give at least one variant'),
-  patch: z.number().int().min(32).max(4096).default(256),
-  overlap: z.number().int().min(0).max(4095).default(0),
-});
-
-export type AnalysisRequest = z.infer<typeof analysisRequestSchema>;

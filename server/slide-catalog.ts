@@ -4,12 +4,11 @@
  * Requests look slides up by id; nothing a client sends ever becomes a path.
  */
 import { basename, extname } from 'node:path';
-import { openSlide, type SlideInfo } from '../slide/index.js';
+import { isSlidePath, openSlide, type SlideInfo } from '../slide/index.js';
 import { Fingerprint, walkFolder, type WalkEntry } from './folder-walk.js';
 import { assignIds, idFromRelative } from './ids.js';
 import { realOrUndefined } from './safe-path.js';
 
-export const SLIDE_EXTENSIONS = ['.svs', '.tif', '.tiff'];
 
 export interface SlideEntry {
   id: string;
@@ -70,7 +69,7 @@ export class SlideCatalog {
         missing.push(folder);
         continue;
       }
-      const { files, dirs } = await walkFolder(folder, { wantFile: (n) => SLIDE_EXTENSIONS.includes(extname(n).toLowerCase()) });
+      const { files, dirs } = await walkFolder(folder, { wantFile: isSlidePath });
       found.push(...files);
       seen.push(...dirs, ...files);
     }

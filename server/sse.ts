@@ -1,6 +1,6 @@
 /** A job's progress as Server-Sent Events: the current state at once, then every change until done or failed. */
 import type { Response } from 'express';
-import type { JobEvent, JobQueue, JobStatus } from './jobs.js';
+import type { AnalysisJobs, JobEvent, JobStatus } from './jobs.js';
 
 const HEARTBEAT_MS = 15_000;
 
@@ -13,7 +13,7 @@ function frame(status: JobStatus): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-export function streamJob<R>(res: Response, jobs: JobQueue<R>, status: JobStatus): void {
+export function streamJob(res: Response, jobs: AnalysisJobs, status: JobStatus): void {
   res.writeHead(200, {
     'Content-Type': 'text/event-stream; charset=utf-8',
     'Cache-Control': 'no-cache',

@@ -1,50 +1,8 @@
-/** The JSON shapes of server/API.md, built from catalog entries. */
+/** The JSON shapes of server/API.md (contracts/api.ts), built from catalog entries. */
 import { basename } from 'node:path';
+import type { AnalysisSummary, OverlayInfo, SlideDetail, SlideSummary } from '../contracts/index.js';
 import type { AnalysisEntry, OverlayRef } from './results-catalog.js';
 import type { SlideEntry } from './slide-catalog.js';
-
-export interface OverlayInfo {
-  key: string;
-  variant: string;
-  method: string;
-  layer: string;
-  width: number;
-  height: number;
-  downsample: number;
-  range: [number, number];
-  dzi: string;
-  live: string;
-}
-
-export interface AnalysisSummary {
-  id: string;
-  /** The analysed slide's id; null when that slide is not in the slide folders. */
-  slide: string | null;
-  created: string;
-  seconds: number;
-  model: { weights: string; arch: string; surrogate?: string };
-  patches: { size: number; level: number; overlap: number; count: number };
-  tissueMask: string;
-  overlays: OverlayInfo[];
-  outputs: OverlayInfo[];
-}
-
-export interface SlideSummary {
-  id: string;
-  name: string;
-  width: number;
-  height: number;
-  levels: number;
-  mpp: { x: number; y: number } | null;
-  magnification: number | null;
-  dzi: string;
-  thumbnail: string;
-  analyses: AnalysisSummary[];
-}
-
-export interface SlideDetail extends SlideSummary {
-  associated: { name: string; width: number; height: number; url: string }[];
-}
 
 /** URL path of a manifest-relative file, each segment escaped. */
 function resultsUrl(aid: string, rel: string): string {

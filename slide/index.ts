@@ -8,3 +8,4 @@ export { detectTissue, tissueFromRgb, saturation, writeMaskPng, type TissueMask 
 export { otsuThreshold } from './otsu.js';
 export { patchGrid, tissuePatches, type Patch, type PatchSpec } from './grid.js';
 export { halve } from './downsample.js';
+export { SLIDE_EXTENSIONS, isSlidePath } from './formats.js';

@@ -2,53 +2,27 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
-import { ARCHS, initEngine, isArch } from '../../models/index.js';
-import { analyzeSlideToDir, type AnalyzeOptions, type AnalyzeResult } from '../../pipeline/index.js';
-import type { ModelSpec } from '../../pool/index.js';
-import { defineCommand } from '../args.js';
-import { BACKEND_OPTION, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
-import { parseMethods, parseVariants, splitList } from '../list.js';
+import type { SlideAnalysisOptions } from '../../contracts/index.js';
+import { initEngine } from '../../models/index.js';
+import { analyzeSlideToDir, type AnalyzeResult } from '../../pipeline/index.js';
+import { ANALYSIS_OPTIONS, slideAnalysisFromFlags } from '../analysis-options.js';
+import { defineCommand, opt } from '../args.js';
+import { BACKEND_OPTION } from '../common-options.js';
 import { Progress } from '../progress.js';
-import { printTable } from './predict.js';
+import { printTable } from '../table.js';
 
 export const analyzeCommand = defineCommand({
   name: 'analyze',
   summary: 'Per-layer saliency over a whole slide: tissue patches through the model, stitched overlays (OME-Zarr + Deep Zoom) and a manifest.',
   usage: 'sds analyze <slide> --out DIR --weights W [--arch A] [--surrogate P] [--layers 1_1,2_1] [--methods grad] [--variants original,backward-hook] [--patch 256 | --mpp 0.5] [--overlap 0]',
-  options: {
-    ...MODEL_OPTIONS,
-    out: { type: 'string', value: 'DIR', help: 'results folder; the slide gets DIR/<slide name>/ with manifest.json' },
-    surrogate: { type: 'string', value: 'FILE', help: 'surrogate paths, for --variants surrogate' },
-    layers: { type: 'string', value: 'L,...', help: 'layers (default 1_1,2_1)' },
-    methods: { type: 'string', value: 'M,...', help: 'grad, deeplift, ig (default grad)' },
-    variants: { type: 'string', value: 'V,...', help: 'default original,backward-hook' },
-    target: { type: 'string', value: 'T', help: 'class explained in every patch (default: each patch its own prediction)' },
-    patch: { type: 'string', value: 'N', help: 'patch side in level pixels (default 256)' },
-    level: { type: 'string', value: 'L', help: 'slide level patches are read at (default 0)' },
-    mpp: { type: 'string', value: 'UM', help: 'analyse at this many microns per pixel instead of a level (read at the nearest finer level, resized)' },
-    'no-outputs': { type: 'boolean', help: 'skip the overlays of the model\'s own class probabilities' },
-    overlap: { type: 'string', value: 'N', help: 'pixels shared by neighbouring patches, blended (default 0)' },
-    batch: { type: 'string', value: 'N', help: 'patches per worker task (default 8)' },
-    'stats-json': { type: 'string', value: 'FILE', help: 'write run statistics (patches, seconds, patches/s, peak RSS) as JSON' },
-    workers: { type: 'string', value: 'N', help: 'worker threads (default: the number of cores)' },
-    ...BACKEND_OPTION,
-  },
   schema: z.object({
-    ...MODEL_SCHEMA,
-    out: z.string({ error: 'is required' }),
-    surrogate: z.string().optional(),
-    layers: z.string().default('1_1,2_1'),
-    methods: z.string().default('grad'),
-    variants: z.string().default('original,backward-hook'),
-    target: z.coerce.number().int().min(0).optional(),
-    patch: z.coerce.number().int().min(32).max(4096).default(256),
-    level: z.coerce.number().int().min(0).default(0),
-    mpp: z.coerce.number().positive().max(100).optional(),
-    'no-outputs': z.boolean().optional(),
-    overlap: z.coerce.number().int().min(0).default(0),
-    batch: z.coerce.number().int().min(1).max(256).default(8),
-    'stats-json': z.string().optional(),
-    workers: z.coerce.number().int().min(1).max(256).optional(),
+    weights: ANALYSIS_OPTIONS.weights,
+    arch: ANALYSIS_OPTIONS.arch,
+    out: opt.required('DIR', 'results folder; the slide gets DIR/<slide name>/ with manifest.json'),
+    ...(({ weights: _w, arch: _a, ...rest }) => rest)(ANALYSIS_OPTIONS),
+    'stats-json': opt.string('FILE', 'write run statistics (patches, seconds, patches/s, peak RSS) as JSON').optional(),
+    workers: opt.int('N', 'worker threads (default: the number of cores)').min(1).max(256).optional(),
+    ...BACKEND_OPTION,
   }),
   async run(o, positionals) {
     const slide = positionals[0];
@@ -72,22 +46,8 @@ export const analyzeCommand = defineCommand({
 export type AnalyzeCliOptions = Parameters<typeof analyzeCommand.run>[0];
 
 /** The analysis settings the command line gives (the same for every slide of a batch), as plain JSON. */
-export function analysisOptions(o: AnalyzeCliOptions): Omit<AnalyzeOptions, 'slide'> {
-  return {
-    out: o.out,
-    model: modelSpec(o.weights, o.arch),
-    surrogate: o.surrogate,
-    layers: splitList(o.layers),
-    methods: parseMethods(o.methods),
-    variants: parseVariants(o.variants),
-    patch: o.patch,
-    level: o.level,
-    mpp: o.mpp,
-    overlap: o.overlap,
-    batch: o.batch,
-    target: o.target,
-    outputs: !o['no-outputs'],
-  };
+export function analysisOptions(o: AnalyzeCliOptions): SlideAnalysisOptions {
+  return slideAnalysisFromFlags(o);
 }
 
 /** One slide with a progress line (count, rate, ETA; replayed batches shown apart). */
@@ -102,12 +62,4 @@ export async function analyzeWithProgress(o: AnalyzeCliOptions, slide: string, p
   });
   progress?.done();
   return r;
-}
-
-/** `--weights random:<arch>` is a seeded random model (2 classes), for trying the pipeline without weights. */
-export function modelSpec(weights: string, arch?: string): ModelSpec {
-  const m = /^random:([a-z0-9-]+)$/.exec(weights);
-  if (!m) return { kind: 'file', weights, arch };
-  if (!isArch(m[1]!)) throw new SdsError('BAD_ARGUMENT', `unknown architecture in --weights ${weights}`, { suggestion: `use random:<arch> with one of: ${ARCHS.join(', ')}` });
-  return { kind: 'random', arch: m[1]!, classes: 2, seed: 0 };
 }

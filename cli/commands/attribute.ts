@@ -3,8 +3,8 @@ import { SdsError } from '../../core/errors.js';
 import { initEngine, loadModel, NORMALIZATIONS, readInput, tf, writeSafetensors, type WritableTensor } from '../../models/index.js';
 import { attributeBatch, explainedModel, IG_RULES, METHODS, totalVariation, upscaleMap, UPSAMPLING, VARIANTS } from '../../saliency/index.js';
 import { denormalizeImagenet, writePanel, type PanelCell } from '../../viz/index.js';
-import { defineCommand } from '../args.js';
-import { BACKEND_OPTION, INPUT_OPTIONS, INPUT_SCHEMA, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
+import { defineCommand, opt } from '../args.js';
+import { BACKEND_OPTION, INPUT_OPTIONS, MODEL_OPTIONS } from '../common-options.js';
 import { splitList } from '../list.js';
 import { Progress } from '../progress.js';
 
@@ -13,38 +13,22 @@ export const attributeCommand = defineCommand({
   summary: 'Attribute a prediction to layers (grad, DeepLift, IG, GradCAM) under a smoothing variant.',
   usage:
     'sds attribute --weights W [--arch A] --input IN --layer L[,L...] --method grad|deeplift|ig|gradcam --variant original|backward-hook|forward-hook|surrogate [--surrogate P] [--target T[,T...]] [--steps 50] [--metrics tv] --out OUT',
-  options: {
+  schema: z.object({
     ...MODEL_OPTIONS,
     ...INPUT_OPTIONS,
     ...BACKEND_OPTION,
-    layer: { type: 'string', value: 'L,...', help: 'layers: input and/or X_Y block outputs, e.g. 1_1,2_0' },
-    method: { type: 'string', value: 'M', help: `one of ${METHODS.join(', ')} (gradcam: last block only)` },
-    variant: { type: 'string', value: 'V', help: `one of ${VARIANTS.join(', ')} (default original)` },
-    surrogate: { type: 'string', value: 'FILE', help: 'surrogate paths (.safetensors) for --variant surrogate' },
-    target: { type: 'string', value: 'T,...', help: 'class per image, or one for all (default: argmax; segmentation: majority class)' },
-    steps: { type: 'string', value: 'N', help: 'Integrated Gradients steps (default 50)' },
-    rule: { type: 'string', value: 'R', help: `Integrated Gradients rule: ${IG_RULES.join('|')} (default gausslegendre)` },
-    metrics: { type: 'string', value: 'tv', help: 'also compute: tv (total variation per image)' },
-    upsample: { type: 'string', value: 'MODE', help: 'also write saliency/<layer> (N,H,W) at input resolution: nearest|bilinear' },
-    png: { type: 'string', value: 'FILE', help: 'also write a PNG: each image beside its maps (red positive, blue negative)' },
-    batch: { type: 'string', value: 'N', help: 'images per pass (default 8)' },
-    out: { type: 'string', value: 'FILE', help: 'output .safetensors: attr/<layer> (N,C,h,w), map/<layer> (N,h,w), tv/<layer> (N), targets' },
-  },
-  schema: z.object({
-    ...MODEL_SCHEMA,
-    ...INPUT_SCHEMA,
-    layer: z.string({ error: 'is required' }),
-    method: z.enum(METHODS, { error: `must be one of ${METHODS.join(', ')}` }),
-    variant: z.enum(VARIANTS, { error: `must be one of ${VARIANTS.join(', ')}` }).default('original'),
-    surrogate: z.string().optional(),
-    target: z.string().optional(),
-    steps: z.coerce.number().int().min(1).max(10000).default(50),
-    rule: z.enum(IG_RULES).default('gausslegendre'),
-    metrics: z.enum(['tv']).optional(),
-    upsample: z.enum(UPSAMPLING).optional(),
-    png: z.string().optional(),
-    batch: z.coerce.number().int().min(1).max(1024).default(8),
-    out: z.string({ error: 'is required' }),
+    layer: opt.required('L,...', 'layers: input and/or X_Y block outputs, e.g. 1_1,2_0'),
+    method: opt.enum(METHODS, 'M', `one of ${METHODS.join(', ')} (gradcam: last block only)`, { error: `must be one of ${METHODS.join(', ')}` }),
+    variant: opt.enum(VARIANTS, 'V', `one of ${VARIANTS.join(', ')} (default original)`, { error: `must be one of ${VARIANTS.join(', ')}` }).default('original'),
+    surrogate: opt.string('FILE', 'surrogate paths (.safetensors) for --variant surrogate').optional(),
+    target: opt.string('T,...', 'class per image, or one for all (default: argmax; segmentation: majority class)').optional(),
+    steps: opt.int('N', 'Integrated Gradients steps (default 50)').min(1).max(10000).default(50),
+    rule: opt.enum(IG_RULES, 'R', `Integrated Gradients rule: ${IG_RULES.join('|')} (default gausslegendre)`).default('gausslegendre'),
+    metrics: opt.enum(['tv'], 'tv', 'also compute: tv (total variation per image)').optional(),
+    upsample: opt.enum(UPSAMPLING, 'MODE', 'also write saliency/<layer> (N,H,W) at input resolution: nearest|bilinear').optional(),
+    png: opt.string('FILE', 'also write a PNG: each image beside its maps (red positive, blue negative)').optional(),
+    batch: opt.int('N', 'images per pass (default 8)').min(1).max(1024).default(8),
+    out: opt.required('FILE', 'output .safetensors: attr/<layer> (N,C,h,w), map/<layer> (N,h,w), tv/<layer> (N), targets'),
   }),
   async run(o) {
     await initEngine({ engine: o.backend });

@@ -1,44 +1,35 @@
 import { readdir } from 'node:fs/promises';
-import { extname, join } from 'node:path';
-import { z } from 'zod';
+import { join } from 'node:path';
 import { SdsError, formatError } from '../../core/errors.js';
 import { initEngine } from '../../models/index.js';
+import { isSlidePath, SLIDE_EXTENSIONS } from '../../slide/index.js';
 import { LocalQueue, type BatchQueue, type SlideAnalysisOptions, type SlideStatus, type SlideTask, type WorkListener } from '../../queue/index.js';
 import { analysisOptions, analyzeCommand, type AnalyzeCliOptions } from './analyze.js';
-import { defineCommand } from '../args.js';
+import { defineCommand, opt } from '../args.js';
 import { Progress, formatSeconds } from '../progress.js';
-import { printTable } from './predict.js';
-import { QUEUE_OPTIONS, QUEUE_SCHEMA, connectQueue } from './worker.js';
-
-const SLIDE_EXT = new Set(['.svs', '.tif', '.tiff']);
+import { printTable } from '../table.js';
+import { QUEUE_OPTIONS, connectQueue } from '../queue-options.js';
 
 export const batchCommand = defineCommand({
   name: 'batch',
   summary: 'Analyze every slide of a folder (or, with --queue, enqueue them for sds worker); finished slides are skipped, so a rerun resumes; failures are reported, not fatal.',
   usage: 'sds batch <folder> --out DIR --weights W [the options of sds analyze] [--queue redis://HOST:PORT [--chunk 16] [--attempts 3] [--retry-delay 10]]',
-  options: {
-    ...analyzeCommand.options,
-    ...QUEUE_OPTIONS,
-    chunk: { type: 'string', value: 'N', help: 'with --queue: patch batches per queue job; a big slide is spread over many workers (default 16)' },
-    attempts: { type: 'string', value: 'N', help: 'with --queue: tries per job before its slide counts as failed (default 3)' },
-    'retry-delay': { type: 'string', value: 'S', help: 'with --queue: seconds before the first retry, doubled for each further one (default 10)' },
-  },
   schema: analyzeCommand.schema.extend({
-    ...QUEUE_SCHEMA,
-    chunk: z.coerce.number().int().min(1).max(100_000).default(16),
-    attempts: z.coerce.number().int().min(1).max(100).default(3),
-    'retry-delay': z.coerce.number().min(0).max(86_400).default(10),
+    ...QUEUE_OPTIONS,
+    chunk: opt.int('N', 'with --queue: patch batches per queue job; a big slide is spread over many workers (default 16)').min(1).max(100_000).default(16),
+    attempts: opt.int('N', 'with --queue: tries per job before its slide counts as failed (default 3)').min(1).max(100).default(3),
+    'retry-delay': opt.number('S', 'with --queue: seconds before the first retry, doubled for each further one (default 10)').min(0).max(86_400).default(10),
   }),
   async run(o, positionals) {
     const folder = positionals[0];
     if (!folder || positionals.length > 1) throw new SdsError('BAD_ARGUMENT', 'give exactly one folder of slides', { suggestion: 'sds batch <folder> --out DIR --weights W' });
     let names: string[];
     try {
-      names = (await readdir(folder)).filter((f) => SLIDE_EXT.has(extname(f).toLowerCase())).sort();
+      names = (await readdir(folder)).filter(isSlidePath).sort();
     } catch (cause) {
       throw new SdsError('FILE_NOT_FOUND', `cannot read folder ${folder}`, { cause });
     }
-    if (!names.length) throw new SdsError('BAD_INPUT', `no slides (.svs, .tif, .tiff) in ${folder}`);
+    if (!names.length) throw new SdsError('BAD_INPUT', `no slides (${SLIDE_EXTENSIONS.join(', ')}) in ${folder}`);
     const options = slideOptions(o);
     const tasks: SlideTask[] = names.map((name) => ({ slide: join(folder, name), options }));
     if (o.queue) {

@@ -6,37 +6,26 @@ import { POOL_WORKLOADS, soak, timeOnPool } from '../../bench/workloads.js';
 import { benchWholeSlide } from '../../bench/whole-slide.js';
 import { benchTileLatency } from '../../bench/tile-latency.js';
 import { initEngine } from '../../models/index.js';
-import { defineCommand } from '../args.js';
+import { defineCommand, opt } from '../args.js';
 import { BACKEND_OPTION } from '../common-options.js';
 import { splitList } from '../list.js';
 import { Progress } from '../progress.js';
-import { printTable } from './predict.js';
+import { printTable } from '../table.js';
 
 export const benchCommand = defineCommand({
   name: 'bench',
   summary: 'Measure speed on this machine: ms per patch for the saliency workloads, beside PyTorch.',
   usage: 'sds bench [--only W,...] [--reps N] [--json FILE] [--torch FILE] [--soak N] [--whole-slide 20000] [--tiles]',
-  options: {
-    only: { type: 'string', value: 'W,...', help: `workloads (default all): ${POOL_WORKLOADS.map((w) => w.name).join(', ')}` },
-    reps: { type: 'string', value: 'N', help: 'timed batches per worker (default 2)' },
-    workers: { type: 'string', value: 'N', help: 'worker threads, one WASM engine each (default: the number of cores)' },
-    json: { type: 'string', value: 'FILE', help: 'also write {workload: ms per patch} as JSON' },
-    torch: { type: 'string', value: 'FILE', help: 'JSON printed by ../shared/bench/torch_reference.py: adds the PyTorch figure and the ratio' },
-    soak: { type: 'string', value: 'N', help: 'also run grad_all for N patches and report RSS and live tensors after 100 and after N (e.g. 1000)' },
-    tiles: { type: 'boolean', help: 'also measure tile latency of sds serve: p50/p95 for slide and overlay tiles, cold and warm, 32 concurrent' },
-    'whole-slide': { type: 'string', value: 'N', help: 'also analyse generated N x N and N x 2N slides: patches/s and peak RSS (e.g. 20000; minutes)' },
-    ...BACKEND_OPTION,
-  },
   schema: z.object({
-    only: z.string().optional(),
-    reps: z.coerce.number().int().min(1).max(100).default(2),
-    workers: z.coerce.number().int().min(1).max(256).optional(),
-    json: z.string().optional(),
-    torch: z.string().optional(),
-    soak: z.coerce.number().int().min(100).optional(),
-    backend: z.string().optional(),
-    tiles: z.boolean().optional(),
-    'whole-slide': z.coerce.number().int().min(1024).max(200_000).optional(),
+    only: opt.string('W,...', `workloads (default all): ${POOL_WORKLOADS.map((w) => w.name).join(', ')}`).optional(),
+    reps: opt.int('N', 'timed batches per worker (default 2)').min(1).max(100).default(2),
+    workers: opt.int('N', 'worker threads, one WASM engine each (default: the number of cores)').min(1).max(256).optional(),
+    json: opt.string('FILE', 'also write {workload: ms per patch} as JSON').optional(),
+    torch: opt.string('FILE', 'JSON printed by ../shared/bench/torch_reference.py: adds the PyTorch figure and the ratio').optional(),
+    soak: opt.int('N', 'also run grad_all for N patches and report RSS and live tensors after 100 and after N (e.g. 1000)').min(100).optional(),
+    tiles: opt.flag('also measure tile latency of sds serve: p50/p95 for slide and overlay tiles, cold and warm, 32 concurrent'),
+    'whole-slide': opt.int('N', 'also analyse generated N x N and N x 2N slides: patches/s and peak RSS (e.g. 20000; minutes)').min(1024).max(200_000).optional(),
+    ...BACKEND_OPTION,
   }),
   async run(o) {
     const engine = await initEngine({ engine: o.backend });

@@ -5,19 +5,18 @@ import { initEngine, loadModel, normalizeRgb, randomModel } from '../../models/i
 import { attributeBatch, totalVariation, VariantModel, type Variant } from '../../saliency/index.js';
 import { syntheticHePatch } from '../../slides-sample/synthetic-patch.js';
 import { writePanel, type PanelCell } from '../../viz/index.js';
-import { defineCommand } from '../args.js';
-import { printTable } from './predict.js';
+import { defineCommand, opt } from '../args.js';
+import { printTable } from '../table.js';
 
 export const demoCommand = defineCommand({
   name: 'demo',
   summary: 'The checkerboard and its removal, on a generated H&E-like patch: gradient maps per layer and variant (PNG) and their total variation.',
   usage: 'sds demo [--out DIR] [--weights W]',
-  options: {
-    out: { type: 'string', value: 'DIR', help: 'where the PNG goes (default demo-output)' },
-    weights: { type: 'string', value: 'FILE', help: 'a ResNet classifier to explain instead of the seeded random ResNet18' },
-    backend: { type: 'string', value: 'E', help: 'engine: node-gpu|node|wasm|cpu' },
-  },
-  schema: z.object({ out: z.string().default('demo-output'), weights: z.string().optional(), backend: z.string().optional() }),
+  schema: z.object({
+    out: opt.string('DIR', 'where the PNG goes (default demo-output)').default('demo-output'),
+    weights: opt.string('FILE', 'a ResNet classifier to explain instead of the seeded random ResNet18').optional(),
+    backend: opt.string('E', 'engine: node-gpu|node|wasm|cpu').optional(),
+  }),
   async run(o) {
     await initEngine({ engine: o.backend });
     const model = o.weights ? await loadModel(o.weights) : randomModel('resnet18', 2, 0);

@@ -7,8 +7,8 @@ import { localisation, type GroundTruthMask, type LocalisationRow, type Localisa
 import { openPatchSource, type PatchSource } from '../../pipeline/index.js';
 import { evaluate, SurrogatePaths, type EvaluationReport, type MethodName, type Variant } from '../../saliency/index.js';
 import { writeBarChart, writeLineChart, type Series } from '../../viz/index.js';
-import { defineCommand } from '../args.js';
-import { BACKEND_OPTION, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
+import { defineCommand, opt } from '../args.js';
+import { BACKEND_OPTION, MODEL_OPTIONS } from '../common-options.js';
 import { parseMethods, parseVariants, splitList } from '../list.js';
 import { Progress } from '../progress.js';
 
@@ -16,42 +16,25 @@ export const evaluateCommand = defineCommand({
   name: 'evaluate',
   summary: "The paper's evaluation on a folder of patches: TV, insertion/deletion, prediction difference, randomization; with --analysis, localisation AUROC against ground-truth masks; report.md with plots.",
   usage: 'sds evaluate --weights W [--arch A] --data D [--surrogate P] --out DIR [--layers ...] [--methods grad,deeplift] [--limit 8] [--analysis DIR --mask name=PATH[@downsample],...]',
-  options: {
-    ...MODEL_OPTIONS,
-    patch: { type: 'string', value: 'N', help: 'patch side when --data is a slide or a folder of .svs slides (default 224; tissue only)' },
-    ...BACKEND_OPTION,
-    data: { type: 'string', value: 'D', help: 'folder of image patches, or .safetensors with `input`' },
-    surrogate: { type: 'string', value: 'FILE', help: 'trained surrogate paths; adds the surrogate variant' },
-    out: { type: 'string', value: 'DIR', help: 'report folder (report.md, plots as SVG and PNG, report.json)' },
-    layers: { type: 'string', value: 'L,...', help: 'layers (default: input and the last block of each stage)' },
-    methods: { type: 'string', value: 'M,...', help: 'methods among grad, deeplift, ig (default grad,deeplift)' },
-    variants: { type: 'string', value: 'V,...', help: 'variants (default original,backward-hook,forward-hook[,surrogate])' },
-    limit: { type: 'string', value: 'N', help: 'patches evaluated (default 8)' },
-    steps: { type: 'string', value: 'N', help: 'Integrated Gradients steps (default 50)' },
-    'no-randomization': { type: 'boolean', help: 'skip the model randomization test' },
-    seed: { type: 'string', value: 'S', help: 'seed for random maps and re-initialisation (default 0)' },
-    analysis: { type: 'string', value: 'DIR', help: 'an `sds analyze` result (DIR/<slide name>): adds localisation AUROC per layer and variant (alone: no --weights/--data needed)' },
-    mask: { type: 'string', value: 'N=P[@D],...', help: 'ground-truth masks for --analysis: name=PNG, optional @downsample (level-0 px per mask px; default slide width / mask width), or a sample slide\'s <name>.json' },
-    score: { type: 'string', value: 'S', help: 'localisation ranks pixels by abs (|saliency|, default), positive or negative saliency' },
-  },
   schema: z.object({
-    ...MODEL_SCHEMA,
+    ...MODEL_OPTIONS,
     // required unless --analysis alone: checked in run()
-    weights: z.string().optional(),
-    patch: z.coerce.number().int().min(32).max(4096).default(224),
-    data: z.string().optional(),
-    surrogate: z.string().optional(),
-    out: z.string({ error: 'is required' }),
-    layers: z.string().optional(),
-    methods: z.string().default('grad,deeplift'),
-    variants: z.string().optional(),
-    limit: z.coerce.number().int().min(1).max(100000).default(8),
-    steps: z.coerce.number().int().min(1).max(1000).default(50),
-    'no-randomization': z.boolean().optional(),
-    seed: z.coerce.number().int().min(0).default(0),
-    analysis: z.string().optional(),
-    mask: z.string().optional(),
-    score: z.enum(['abs', 'positive', 'negative']).default('abs'),
+    weights: MODEL_OPTIONS.weights.optional(),
+    patch: opt.int('N', 'patch side when --data is a slide or a folder of .svs slides (default 224; tissue only)').min(32).max(4096).default(224),
+    ...BACKEND_OPTION,
+    data: opt.string('D', 'folder of image patches, or .safetensors with `input`').optional(),
+    surrogate: opt.string('FILE', 'trained surrogate paths; adds the surrogate variant').optional(),
+    out: opt.required('DIR', 'report folder (report.md, plots as SVG and PNG, report.json)'),
+    layers: opt.string('L,...', 'layers (default: input and the last block of each stage)').optional(),
+    methods: opt.string('M,...', 'methods among grad, deeplift, ig (default grad,deeplift)').default('grad,deeplift'),
+    variants: opt.string('V,...', 'variants (default original,backward-hook,forward-hook[,surrogate])').optional(),
+    limit: opt.int('N', 'patches evaluated (default 8)').min(1).max(100000).default(8),
+    steps: opt.int('N', 'Integrated Gradients steps (default 50)').min(1).max(1000).default(50),
+    'no-randomization': opt.flag('skip the model randomization test'),
+    seed: opt.int('S', 'seed for random maps and re-initialisation (default 0)').min(0).default(0),
+    analysis: opt.string('DIR', 'an `sds analyze` result (DIR/<slide name>): adds localisation AUROC per layer and variant (alone: no --weights/--data needed)').optional(),
+    mask: opt.string('N=P[@D],...', "ground-truth masks for --analysis: name=PNG, optional @downsample (level-0 px per mask px; default slide width / mask width), or a sample slide's <name>.json").optional(),
+    score: opt.enum(['abs', 'positive', 'negative'], 'S', 'localisation ranks pixels by abs (|saliency|, default), positive or negative saliency').default('abs'),
   }),
   async run(o) {
     if (o.mask && !o.analysis) throw new SdsError('BAD_ARGUMENT', 'evaluate: --mask needs --analysis DIR (the analysis whose maps are scored)');

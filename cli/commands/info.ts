@@ -1,18 +1,15 @@
 import { z } from 'zod';
-import { SdsError } from '../../core/errors.js';
 import { openSlide, type SlideInfo } from '../../slide/index.js';
-import { defineCommand } from '../args.js';
-import { printTable } from './predict.js';
+import { defineCommand, opt } from '../args.js';
+import { printTable } from '../table.js';
+import { slidePath } from '../positionals.js';
 
 export const infoCommand = defineCommand({
   name: 'info',
   summary: 'Describe a whole-slide image: levels, tile sizes, compression, MPP, associated images.',
   usage: 'sds info <slide> [--json]',
-  options: {
-    json: { type: 'boolean', help: 'print JSON instead of tables' },
-  },
   schema: z.object({
-    json: z.boolean().optional(),
+    json: opt.flag('print JSON instead of tables'),
   }),
   async run(o, positionals) {
     const path = slidePath(positionals, 'info');
@@ -43,15 +40,4 @@ function printInfo(info: SlideInfo): void {
 
 function round(v: number): string {
   return String(Math.round(v * 10_000) / 10_000);
-}
-
-/** The one positional both slide commands take. */
-export function slidePath(positionals: string[], command: string): string {
-  const [path, ...extra] = positionals;
-  if (!path || extra.length) {
-    throw new SdsError('BAD_ARGUMENT', `${command}: expected one slide path, got ${positionals.length ? positionals.map((p) => `"${p}"`).join(' ') : 'none'}`, {
-      suggestion: `usage: sds ${command} <slide> ...`,
-    });
-  }
-  return path;
 }

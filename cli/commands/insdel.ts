@@ -2,29 +2,22 @@ import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { initEngine, loadModel, NORMALIZATIONS, readInput, readSafetensors, writeSafetensors } from '../../models/index.js';
 import { insertionDeletion } from '../../saliency/index.js';
-import { defineCommand } from '../args.js';
-import { BACKEND_OPTION, INPUT_OPTIONS, INPUT_SCHEMA, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
+import { defineCommand, opt } from '../args.js';
+import { BACKEND_OPTION, INPUT_OPTIONS, MODEL_OPTIONS } from '../common-options.js';
 import { Progress } from '../progress.js';
-import { printTable } from './predict.js';
+import { printTable } from '../table.js';
 
 export const insdelCommand = defineCommand({
   name: 'insdel',
   summary: 'Insertion and deletion scores (RISE) of saliency maps.',
   usage: 'sds insdel --weights W [--arch A] --input IN --saliency S [--key K] --out OUT',
-  options: {
+  schema: z.object({
     ...MODEL_OPTIONS,
     ...INPUT_OPTIONS,
     ...BACKEND_OPTION,
-    saliency: { type: 'string', value: 'FILE', help: '.safetensors holding maps at input resolution, (N,H,W) or (H,W)' },
-    key: { type: 'string', value: 'K', help: 'tensor name in --saliency (default: the only tensor, or `saliency`)' },
-    out: { type: 'string', value: 'FILE', help: 'output .safetensors: deletion_scores, insertion_scores (N,n+1), deletion_auc, insertion_auc (N)' },
-  },
-  schema: z.object({
-    ...MODEL_SCHEMA,
-    ...INPUT_SCHEMA,
-    saliency: z.string({ error: 'is required' }),
-    key: z.string().optional(),
-    out: z.string({ error: 'is required' }),
+    saliency: opt.required('FILE', '.safetensors holding maps at input resolution, (N,H,W) or (H,W)'),
+    key: opt.string('K', 'tensor name in --saliency (default: the only tensor, or `saliency`)').optional(),
+    out: opt.required('FILE', 'output .safetensors: deletion_scores, insertion_scores (N,n+1), deletion_auc, insertion_auc (N)'),
   }),
   async run(o) {
     await initEngine({ engine: o.backend });

@@ -1,26 +1,20 @@
 import { z } from 'zod';
-import { defineCommand } from '../args.js';
-import { BACKEND_OPTION, INPUT_OPTIONS, INPUT_SCHEMA, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
+import { defineCommand, opt } from '../args.js';
+import { BACKEND_OPTION, INPUT_OPTIONS, MODEL_OPTIONS } from '../common-options.js';
+import { printTable } from '../table.js';
 import { classFractions, classScores, initEngine, loadModel, NORMALIZATIONS, predictBatch, readInput, writeSafetensors } from '../../models/index.js';
 
 export const predictCommand = defineCommand({
   name: 'predict',
   summary: 'Run a model on an image or a tensor batch and print its predictions.',
   usage: 'sds predict --weights W [--arch A] --input IN [--normalize imagenet|minus1to1|none] [--out OUT] [--json]',
-  options: {
+  schema: z.object({
     ...MODEL_OPTIONS,
     ...INPUT_OPTIONS,
     ...BACKEND_OPTION,
-    out: { type: 'string', value: 'FILE', help: 'write `logits` (NCHW, like PyTorch) to this .safetensors file' },
-    json: { type: 'boolean', help: 'print JSON instead of a table' },
-    batch: { type: 'string', value: 'N', help: 'images per forward pass (default 16)' },
-  },
-  schema: z.object({
-    ...MODEL_SCHEMA,
-    ...INPUT_SCHEMA,
-    out: z.string().optional(),
-    json: z.boolean().optional(),
-    batch: z.coerce.number().int().min(1).max(4096).default(16),
+    out: opt.string('FILE', 'write `logits` (NCHW, like PyTorch) to this .safetensors file').optional(),
+    json: opt.flag('print JSON instead of a table'),
+    batch: opt.int('N', 'images per forward pass (default 16)').min(1).max(4096).default(16),
   }),
   async run(o) {
     await initEngine({ engine: o.backend });
@@ -59,9 +53,3 @@ export const predictCommand = defineCommand({
     }
   },
 });
-
-export function printTable(head: string[], rows: string[][]): void {
-  const widths = head.map((h, j) => Math.max(h.length, ...rows.map((r) => (r[j] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, j) => c.padEnd(widths[j]!)).join('  ').trimEnd();
-  process.stdout.write(`${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}\n`);
-}

@@ -2,30 +2,24 @@ import sharp from 'sharp';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { openSlide } from '../../slide/index.js';
-import { defineCommand } from '../args.js';
-import { slidePath } from './info.js';
+import { defineCommand, opt } from '../args.js';
+import { slidePath } from '../positionals.js';
 
-const int = (what: string) => z.coerce.number({ error: `${what} must be a number` }).int({ error: `${what} must be a whole number` });
+/** A whole-number option whose errors name it (`x must be a number`). */
+const int = (what: string, value: string, help: string) =>
+  z.coerce.number({ error: `${what} must be a number` }).int({ error: `${what} must be a whole number` }).meta({ value, help });
 
 export const regionCommand = defineCommand({
   name: 'region',
   summary: 'Write one region of a whole-slide image as PNG (coordinates as OpenSlide: x, y at level 0).',
   usage: 'sds region <slide> [--level L] --x X --y Y --width W --height H --out F.png',
-  options: {
-    level: { type: 'string', value: 'L', help: 'pyramid level (default 0); see `sds info`' },
-    x: { type: 'string', value: 'X', help: 'left edge in level-0 pixels' },
-    y: { type: 'string', value: 'Y', help: 'top edge in level-0 pixels' },
-    width: { type: 'string', value: 'W', help: 'width in pixels of --level' },
-    height: { type: 'string', value: 'H', help: 'height in pixels of --level' },
-    out: { type: 'string', value: 'FILE', help: 'output PNG' },
-  },
   schema: z.object({
-    level: int('level').min(0).default(0),
-    x: int('x'),
-    y: int('y'),
-    width: int('width').min(1),
-    height: int('height').min(1),
-    out: z.string({ error: 'is required' }),
+    level: int('level', 'L', 'pyramid level (default 0); see `sds info`').min(0).default(0),
+    x: int('x', 'X', 'left edge in level-0 pixels'),
+    y: int('y', 'Y', 'top edge in level-0 pixels'),
+    width: int('width', 'W', 'width in pixels of --level').min(1),
+    height: int('height', 'H', 'height in pixels of --level').min(1),
+    out: opt.required('FILE', 'output PNG'),
   }),
   async run(o, positionals) {
     const path = slidePath(positionals, 'region');

@@ -1,34 +1,23 @@
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { exportSaliencyGeoJson } from '../../results/index.js';
-import { defineCommand } from '../args.js';
-import { printTable } from './predict.js';
+import { defineCommand, opt } from '../args.js';
+import { printTable } from '../table.js';
 
 export const regionsCommand = defineCommand({
   name: 'regions',
   summary: 'The strongest saliency regions of an analysis at one layer as GeoJSON polygons (QuPath: File > Import objects).',
   usage: 'sds regions <analysis-dir> --layer L [--variant backward-hook] [--method grad] [--quantile 0.99 | --threshold T] [--sign positive] [--out F.geojson]',
-  options: {
-    layer: { type: 'string', value: 'L', help: 'layer of the overlay (as in manifest.json)' },
-    variant: { type: 'string', value: 'V', help: 'variant of the overlay (default backward-hook)' },
-    method: { type: 'string', value: 'M', help: 'method of the overlay (default grad)' },
-    quantile: { type: 'string', value: 'Q', help: 'threshold at this quantile of |value| over tissue (default 0.99)' },
-    threshold: { type: 'string', value: 'T', help: 'fixed threshold on the magnitude instead of a quantile' },
-    sign: { type: 'string', value: 'S', help: 'positive (v >= T, default), negative (v <= -T) or abs (|v| >= T)' },
-    'min-area': { type: 'string', value: 'A', help: 'drop regions smaller than A level-0 px² (default: 4 map pixels)' },
-    tolerance: { type: 'string', value: 'P', help: 'outline simplification tolerance in map pixels (default 0.7; 0 keeps pixel edges)' },
-    out: { type: 'string', value: 'FILE', help: 'output (default <analysis-dir>/regions/<variant>/<method>/<layer>.geojson)' },
-  },
   schema: z.object({
-    layer: z.string({ error: 'is required' }),
-    variant: z.string().default('backward-hook'),
-    method: z.string().default('grad'),
-    quantile: z.coerce.number().gt(0).lt(1).optional(),
-    threshold: z.coerce.number().min(0).optional(),
-    sign: z.enum(['positive', 'negative', 'abs']).default('positive'),
-    'min-area': z.coerce.number().min(0).optional(),
-    tolerance: z.coerce.number().min(0).default(0.7),
-    out: z.string().optional(),
+    layer: opt.required('L', 'layer of the overlay (as in manifest.json)'),
+    variant: opt.string('V', 'variant of the overlay (default backward-hook)').default('backward-hook'),
+    method: opt.string('M', 'method of the overlay (default grad)').default('grad'),
+    quantile: opt.number('Q', 'threshold at this quantile of |value| over tissue (default 0.99)').gt(0).lt(1).optional(),
+    threshold: opt.number('T', 'fixed threshold on the magnitude instead of a quantile').min(0).optional(),
+    sign: opt.enum(['positive', 'negative', 'abs'], 'S', 'positive (v >= T, default), negative (v <= -T) or abs (|v| >= T)').default('positive'),
+    'min-area': opt.number('A', 'drop regions smaller than A level-0 px² (default: 4 map pixels)').min(0).optional(),
+    tolerance: opt.number('P', 'outline simplification tolerance in map pixels (default 0.7; 0 keeps pixel edges)').min(0).default(0.7),
+    out: opt.string('FILE', 'output (default <analysis-dir>/regions/<variant>/<method>/<layer>.geojson)').optional(),
   }),
   async run(o, positionals) {
     const [dir, ...extra] = positionals;

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { DEFAULT_SAMPLE_PATH, ensureSample } from '../../slides-sample/index.js';
-import { defineCommand } from '../args.js';
+import { defineCommand, opt } from '../args.js';
 import { Progress } from '../progress.js';
 
 /** "8192" (square) or "8192x6144". */
@@ -16,23 +16,19 @@ function parseSize(s: string): { width: number; height: number } {
   return { width, height };
 }
 
+/** A number option with plain-worded errors. */
+const number = (value: string, help: string) => z.coerce.number({ error: 'must be a number' }).meta({ value, help });
+
 export const sampleCommand = defineCommand({
   name: 'sample',
   summary: 'Make (or reuse) the synthetic H&E sample slide with its ground-truth masks; prints its path.',
   usage: 'sds sample [--out slides-sample/sample.svs] [--size 8192] [--seed 1] [--force]',
-  options: {
-    out: { type: 'string', value: 'FILE', help: 'slide path (.svs); masks and JSON go beside it (default slides-sample/sample.svs in the sds folder)' },
-    size: { type: 'string', value: 'N|WxH', help: 'level-0 size in pixels (default 8192)' },
-    seed: { type: 'string', value: 'S', help: 'scene seed (default 1); the same seed gives the same bytes' },
-    mpp: { type: 'string', value: 'M', help: 'microns per pixel (default 0.5, i.e. 20x)' },
-    force: { type: 'boolean', help: 'regenerate even when a valid sample is there' },
-  },
   schema: z.object({
-    out: z.string().default(DEFAULT_SAMPLE_PATH),
-    size: z.string().default('8192'),
-    seed: z.coerce.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(0).max(2 ** 32 - 1).default(1),
-    mpp: z.coerce.number({ error: 'must be a number' }).min(0.1).max(4).default(0.5),
-    force: z.boolean().optional(),
+    out: opt.string('FILE', 'slide path (.svs); masks and JSON go beside it (default slides-sample/sample.svs in the sds folder)').default(DEFAULT_SAMPLE_PATH),
+    size: opt.string('N|WxH', 'level-0 size in pixels (default 8192)').default('8192'),
+    seed: number('S', 'scene seed (default 1); the same seed gives the same bytes').int({ error: 'must be a whole number' }).min(0).max(2 ** 32 - 1).default(1),
+    mpp: number('M', 'microns per pixel (default 0.5, i.e. 20x)').min(0.1).max(4).default(0.5),
+    force: opt.flag('regenerate even when a valid sample is there'),
   }),
   async run(o) {
     if (!/\.svs$/i.test(o.out)) throw new SdsError('BAD_ARGUMENT', `sample: --out ${o.out} should end in .svs`, { suggestion: 'e.g. --out slides-sample/sample.svs' });

@@ -3,33 +3,27 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { initEngine } from '../../models/index.js';
+import type { BatchQueue } from '../../queue/index.js';
 import { createServer } from '../../server/index.js';
-import { defineCommand } from '../args.js';
+import { defineCommand, opt } from '../args.js';
 import { BACKEND_OPTION } from '../common-options.js';
+import { connectQueue, QUEUE_OPTIONS } from '../queue-options.js';
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1)$/i;
 
 export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'Serve slides, analyses and live overlays to the web viewer; start analyses from it.',
-  usage: 'sds serve [--slides DIR]... [--results DIR] [--models DIR] [--port 3000] [--host 127.0.0.1]',
-  options: {
-    slides: { type: 'string', multiple: true, value: 'DIR', help: 'folder of .svs/.tif/.tiff slides, searched recursively (repeatable)' },
-    results: { type: 'string', value: 'DIR', help: 'analyses are read from and written to DIR/<slide name>/ (default ./sds-results)' },
-    models: { type: 'string', value: 'DIR', help: 'folder of .safetensors/.pt weights (a <stem>.surrogate.safetensors beside one is its surrogate)' },
-    port: { type: 'string', value: 'N', help: 'port (default 3000; 0: any free port)' },
-    host: { type: 'string', value: 'H', help: 'address to listen on (default 127.0.0.1: this machine only)' },
-    workers: { type: 'string', value: 'N', help: 'worker threads per analysis (default: the number of cores)' },
-    ...BACKEND_OPTION,
-  },
+  usage: 'sds serve [--slides DIR]... [--results DIR] [--models DIR] [--port 3000] [--host 127.0.0.1] [--queue redis://HOST:PORT]',
   schema: z.object({
-    slides: z.array(z.string()).default([]),
-    results: z.string().default('sds-results'),
-    models: z.string().optional(),
-    port: z.coerce.number().int().min(0).max(65535).default(3000),
-    host: z.string().min(1).default('127.0.0.1'),
-    workers: z.coerce.number().int().min(1).max(256).optional(),
-    backend: z.string().optional(),
+    slides: opt.list('DIR', 'folder of .svs/.tif/.tiff slides, searched recursively (repeatable)'),
+    results: opt.string('DIR', 'analyses are read from and written to DIR/<slide name>/ (default ./sds-results)').default('sds-results'),
+    models: opt.string('DIR', 'folder of .safetensors/.pt weights (a <stem>.surrogate.safetensors beside one is its surrogate)').optional(),
+    port: opt.int('N', 'port (default 3000; 0: any free port)').min(0).max(65535).default(3000),
+    host: opt.string('H', 'address to listen on (default 127.0.0.1: this machine only)').min(1).default('127.0.0.1'),
+    workers: opt.int('N', 'worker threads per analysis (default: the number of cores)').min(1).max(256).optional(),
+    ...QUEUE_OPTIONS,
+    ...BACKEND_OPTION,
   }),
   async run(o, positionals) {
     if (positionals.length) throw new SdsError('BAD_ARGUMENT', `serve takes no positional arguments (got ${positionals.join(' ')})`, { suggestion: 'give slide folders with --slides DIR' });
@@ -38,8 +32,10 @@ export const serveCommand = defineCommand({
       if (!s?.isDirectory()) throw new SdsError('FILE_NOT_FOUND', `${flag} ${dir}: no such folder`, { suggestion: 'give an existing folder' });
     }
     await mkdir(o.results, { recursive: true });
+    // with --queue the viewer's analyses go to the lab's `sds worker`s (the results folder must be one they share)
+    const queue: BatchQueue | undefined = o.queue ? await connectQueue({ ...o, queue: o.queue }) : undefined;
     await initEngine({ engine: o.backend });
-    const server = createServer({ slides: o.slides.map((d) => resolve(d)), results: resolve(o.results), models: o.models && resolve(o.models), host: o.host, port: o.port, workers: o.workers });
+    const server = createServer({ slides: o.slides.map((d) => resolve(d)), results: resolve(o.results), models: o.models && resolve(o.models), host: o.host, port: o.port, workers: o.workers }, undefined, { queue });
     let url: string;
     try {
       ({ url } = await server.listen());
@@ -52,6 +48,7 @@ export const serveCommand = defineCommand({
     const slides = await server.context.slides.list();
     process.stderr.write(`sds: ${slides.length} slide(s) in ${o.slides.length} folder(s); results in ${resolve(o.results)}\n`);
     if (!o.slides.length) process.stderr.write('sds: no slide folders: pass --slides DIR\n');
+    if (queue) process.stderr.write(`sds: analyses go to the queue at ${o.queue} (run sds worker --queue ${o.queue} where the slides and results folders are at the same paths)\n`);
     if (!LOOPBACK.test(o.host)) process.stderr.write(`sds: warning: listening on ${o.host}: anyone who can reach this address can read the slides and start analyses\n`);
     process.stdout.write(`sds viewer: ${url}\n`);
 

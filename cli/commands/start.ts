@@ -4,11 +4,11 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
-import { initEngine } from '../../models/index.js';
-import { analysisDir, analyzeSlideToDir, describeModel } from '../../pipeline/index.js';
-import type { MethodName, Variant } from '../../saliency/index.js';
+import { MANIFEST_FILE, type MapMethod, type Variant } from '../../contracts/index.js';
+import { describeModel, initEngine } from '../../models/index.js';
+import { analysisDir, analyzeSlideToDir } from '../../pipeline/index.js';
 import { DEFAULT_SAMPLE_PATH, ensureSample } from '../../slides-sample/index.js';
-import { defineCommand } from '../args.js';
+import { defineCommand, opt } from '../args.js';
 import { BACKEND_OPTION } from '../common-options.js';
 import { Progress, formatSeconds } from '../progress.js';
 import { serveCommand } from './serve.js';
@@ -17,52 +17,36 @@ const DEMO_MODELS_DIR = fileURLToPath(new URL('../../models-demo/', import.meta.
 const DEMO_MODELS = ['tumour-resnet18', 'tissue-unet34'] as const;
 
 /** What the demo explains with each model: every block of the classifier, the last block of each U-Net stage. */
-async function demoPlan(weights: string, quick: boolean): Promise<{ layers: string[]; methods: MethodName[]; variants: Variant[]; surrogate?: string }> {
+async function demoPlan(weights: string, quick: boolean): Promise<{ layers: string[]; methods: MapMethod[]; variants: Variant[]; surrogate?: string }> {
   const surrogate = weights.replace(/\.safetensors$/, '.surrogate.safetensors');
   const hasSurrogate = existsSync(surrogate);
   const model = await describeModel({ kind: 'file', weights });
-  try {
-    const blocks = model.layerNames.filter((l) => /^\d+_\d+$/.test(l));
-    let layers = blocks;
-    if (model.kind === 'segmentation') {
-      const last = new Map<string, string>();
-      for (const l of blocks) last.set(l.split('_')[0]!, l);
-      layers = [...last.values()];
-    }
-    if (quick) return { layers: layers.slice(0, 2), methods: ['grad'], variants: ['original', 'backward-hook'] };
-    return { layers, methods: ['grad', 'deeplift'], variants: ['original', 'backward-hook', ...(hasSurrogate ? (['surrogate'] as const) : [])], surrogate: hasSurrogate ? surrogate : undefined };
-  } finally {
-    model.dispose();
+  const blocks = model.layers.filter((l) => /^\d+_\d+$/.test(l));
+  let layers = blocks;
+  if (model.kind === 'segmentation') {
+    const last = new Map<string, string>();
+    for (const l of blocks) last.set(l.split('_')[0]!, l);
+    layers = [...last.values()];
   }
+  if (quick) return { layers: layers.slice(0, 2), methods: ['grad'], variants: ['original', 'backward-hook'] };
+  return { layers, methods: ['grad', 'deeplift'], variants: ['original', 'backward-hook', ...(hasSurrogate ? (['surrogate'] as const) : [])], surrogate: hasSurrogate ? surrogate : undefined };
 }
 
 export const startCommand = defineCommand({
   name: 'start',
   summary: 'The demo (npm start): make the sample slide, analyse it with the demo models (cached), then serve the viewer.',
   usage: 'sds start [--port 3000] [--results DIR] [--size 8192] [--quick] [--no-serve]',
-  options: {
-    port: { type: 'string', value: 'N', help: 'viewer port (default 3000; 0: any free port)' },
-    host: { type: 'string', value: 'H', help: 'address to listen on (default 127.0.0.1)' },
-    results: { type: 'string', value: 'DIR', help: 'where analyses are cached (default demo-output/results)' },
-    sample: { type: 'string', value: 'FILE', help: 'the sample slide (default slides-sample/sample.svs; made if missing)' },
-    size: { type: 'string', value: 'N', help: 'side of the sample when it has to be made (default 8192)' },
-    models: { type: 'string', value: 'DIR', help: 'demo models folder (default models-demo)' },
-    quick: { type: 'boolean', help: 'a short analysis (classifier only, two layers, grad): for tests and slow machines' },
-    'no-serve': { type: 'boolean', help: 'stop after the analyses' },
-    workers: { type: 'string', value: 'N', help: 'worker threads (default: the number of cores)' },
-    ...BACKEND_OPTION,
-  },
   schema: z.object({
-    port: z.coerce.number().int().min(0).max(65535).default(3000),
-    host: z.string().min(1).default('127.0.0.1'),
-    results: z.string().default('demo-output/results'),
-    sample: z.string().default(DEFAULT_SAMPLE_PATH),
-    size: z.coerce.number().int().min(512).max(65536).default(8192),
-    models: z.string().default(DEMO_MODELS_DIR),
-    quick: z.boolean().optional(),
-    'no-serve': z.boolean().optional(),
-    workers: z.coerce.number().int().min(1).max(256).optional(),
-    backend: z.string().optional(),
+    port: opt.int('N', 'viewer port (default 3000; 0: any free port)').min(0).max(65535).default(3000),
+    host: opt.string('H', 'address to listen on (default 127.0.0.1)').min(1).default('127.0.0.1'),
+    results: opt.string('DIR', 'where analyses are cached (default demo-output/results)').default('demo-output/results'),
+    sample: opt.string('FILE', 'the sample slide (default slides-sample/sample.svs; made if missing)').default(DEFAULT_SAMPLE_PATH),
+    size: opt.int('N', 'side of the sample when it has to be made (default 8192)').min(512).max(65536).default(8192),
+    models: opt.string('DIR', 'demo models folder (default models-demo)').default(DEMO_MODELS_DIR),
+    quick: opt.flag('a short analysis (classifier only, two layers, grad): for tests and slow machines'),
+    'no-serve': opt.flag('stop after the analyses'),
+    workers: opt.int('N', 'worker threads (default: the number of cores)').min(1).max(256).optional(),
+    ...BACKEND_OPTION,
   }),
   async run(o, positionals) {
     if (positionals.length) throw new SdsError('BAD_ARGUMENT', `start takes no positional arguments (got ${positionals.join(' ')})`);
@@ -79,7 +63,7 @@ export const startCommand = defineCommand({
     for (const weights of o.quick ? models.slice(0, 1) : models) {
       const name = basename(weights, '.safetensors');
       const out = join(results, o.quick ? `${name}-quick` : name);
-      if (existsSync(join(analysisDir(out, sample), 'manifest.json'))) {
+      if (existsSync(join(analysisDir(out, sample), MANIFEST_FILE))) {
         process.stderr.write(`sds: ${name}: cached analysis in ${analysisDir(out, sample)}\n`);
         continue;
       }
@@ -92,11 +76,8 @@ export const startCommand = defineCommand({
         out,
         model: { kind: 'file', weights },
         weightsLabel: `models-demo/${name}.safetensors`,
+        // patch, level, overlap, batch: the analysis defaults
         ...plan,
-        patch: 256,
-        level: 0,
-        overlap: 0,
-        batch: 8,
         workers: o.workers,
         onPlan: (plan) => (progress = new Progress(`${name} patches`, plan.patches.length)),
         onProgress: (p) => progress?.update(p.done, p.reused ? `(${p.reused} from an interrupted run)` : ''),

@@ -1,22 +1,17 @@
 import { z } from 'zod';
 import type { SlideStatus } from '../../queue/index.js';
-import { defineCommand } from '../args.js';
+import { defineCommand, opt } from '../args.js';
 import { formatSeconds } from '../progress.js';
-import { printTable } from './predict.js';
-import { QUEUE_OPTIONS, QUEUE_SCHEMA, connectQueue } from './worker.js';
+import { printTable } from '../table.js';
+import { REQUIRED_QUEUE_OPTIONS, connectQueue } from '../queue-options.js';
 
 export const statusCommand = defineCommand({
   name: 'status',
   summary: 'Slides of a distributed queue: queued, running, done, failed (with reasons), chunks and batches done.',
   usage: 'sds status --queue redis://HOST:PORT[/DB] [--json]',
-  options: {
-    ...QUEUE_OPTIONS,
-    json: { type: 'boolean', help: 'print JSON: { queue, counts, slides }' },
-  },
   schema: z.object({
-    ...QUEUE_SCHEMA,
-    queue: z.string({ error: 'is required (redis://HOST:PORT)' }),
-    json: z.boolean().optional(),
+    ...REQUIRED_QUEUE_OPTIONS,
+    json: opt.flag('print JSON: { queue, counts, slides }'),
   }),
   async run(o) {
     const q = await connectQueue(o);

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { initEngine, tf } from '../../models/index.js';
 import { DEMO_MODELS, evaluateDemoModel, RECIPES, trainDemoModel, type DemoPhase } from '../../demo/index.js';
-import { defineCommand } from '../args.js';
+import { defineCommand, opt } from '../args.js';
 import { BACKEND_OPTION } from '../common-options.js';
 import { Progress } from '../progress.js';
-import { printEvaluation } from './evaluate-demo.js';
+import { printEvaluation } from '../demo-evaluation.js';
 
 const UNITS: Record<DemoPhase, string> = { data: 'patches rendered', model: 'steps', surrogate: 'surrogate steps' };
 
@@ -12,21 +12,13 @@ export const trainDemoCommand = defineCommand({
   name: 'train-demo',
   summary: 'Train the demo models (tumour classifier, tissue U-Net) and their surrogate paths on generated tissue.',
   usage: 'sds train-demo [--model tumour-resnet18|tissue-unet34|all] [--out models-demo] [--resume] [--steps N] [--surrogate-steps N]',
-  options: {
-    model: { type: 'string', value: 'M', help: `which model: ${DEMO_MODELS.join('|')}|all (default all)` },
-    out: { type: 'string', value: 'DIR', help: 'where the weights go (default models-demo); checkpoints in DIR/.checkpoints' },
-    resume: { type: 'boolean', help: 'continue from the last checkpoint (a finished model keeps its surrogate paths)' },
-    steps: { type: 'string', value: 'N', help: "training steps (default: the recipe's; fewer for a quick try)" },
-    'surrogate-steps': { type: 'string', value: 'N', help: "surrogate training steps (default: the recipe's)" },
-    ...BACKEND_OPTION,
-  },
   schema: z.object({
-    model: z.enum([...DEMO_MODELS, 'all']).default('all'),
-    out: z.string().default('models-demo'),
-    resume: z.boolean().optional(),
-    steps: z.coerce.number().int().min(1).optional(),
-    'surrogate-steps': z.coerce.number().int().min(1).optional(),
-    backend: z.string().optional(),
+    model: opt.enum([...DEMO_MODELS, 'all'], 'M', `which model: ${DEMO_MODELS.join('|')}|all (default all)`).default('all'),
+    out: opt.string('DIR', 'where the weights go (default models-demo); checkpoints in DIR/.checkpoints').default('models-demo'),
+    resume: opt.flag('continue from the last checkpoint (a finished model keeps its surrogate paths)'),
+    steps: opt.int('N', "training steps (default: the recipe's; fewer for a quick try)").min(1).optional(),
+    'surrogate-steps': opt.int('N', "surrogate training steps (default: the recipe's)").min(1).optional(),
+    ...BACKEND_OPTION,
   }),
   async run(o) {
     await initEngine({ engine: o.backend });

@@ -3,10 +3,10 @@ import { z } from 'zod';
 import { initEngine, loadModel, loadWeights, nchwToNhwc, pytorchConvInit, readSafetensors, seededRandom, tf, writeSafetensors, type Model, type Tensor, type WritableTensor } from '../../models/index.js';
 import { openPatchSource, type PatchSource } from '../../pipeline/index.js';
 import { argmax, predictionDifference, SurrogatePaths, SurrogateTrainer, VariantModel } from '../../saliency/index.js';
-import { defineCommand } from '../args.js';
-import { BACKEND_OPTION, MODEL_OPTIONS, MODEL_SCHEMA } from '../common-options.js';
+import { defineCommand, opt } from '../args.js';
+import { BACKEND_OPTION, MODEL_OPTIONS } from '../common-options.js';
 import { Progress } from '../progress.js';
-import { printTable } from './predict.js';
+import { printTable } from '../table.js';
 
 function shuffled(indices: number[], seed: number): number[] {
   const r = seededRandom(seed);
@@ -22,36 +22,21 @@ export const trainSurrogateCommand = defineCommand({
   name: 'train-surrogate',
   summary: 'Train the bilinear surrogate paths of a model (frozen) on image patches.',
   usage: 'sds train-surrogate --weights W [--arch A] --data D --out P [--epochs 10] [--batch 64] [--lr 1e-3] [--init P0] [--steps N] [--seed S] [--resume]',
-  options: {
-    ...MODEL_OPTIONS,
-    patch: { type: 'string', value: 'N', help: 'patch side when --data is a slide or a folder of .svs slides (default 224; tissue only)' },
-    ...BACKEND_OPTION,
-    data: { type: 'string', value: 'D', help: 'folder of image patches, or .safetensors with `input` (N,3,H,W) normalized' },
-    out: { type: 'string', value: 'FILE', help: 'trained paths (.safetensors, `<hook point>.conv_one.weight` ...); checkpoint beside it' },
-    epochs: { type: 'string', value: 'N', help: 'epochs (default 10)' },
-    batch: { type: 'string', value: 'N', help: 'patches per step (default 64)' },
-    lr: { type: 'string', value: 'LR', help: 'Adam learning rate (default 1e-3)' },
-    init: { type: 'string', value: 'FILE', help: 'start from these paths instead of a seeded random init' },
-    steps: { type: 'string', value: 'N', help: 'stop after N steps in total' },
-    seed: { type: 'string', value: 'S', help: 'seed for initialisation, shuffling and the held-out split (default 0)' },
-    holdout: { type: 'string', value: 'F', help: 'fraction of patches held out for the final check (default 0.1 for a folder, 0 for a tensor batch)' },
-    resume: { type: 'boolean', help: 'continue from <out>.ckpt.safetensors if it exists' },
-    normalize: { type: 'string', value: 'N', help: "for image patches: imagenet|minus1to1|none (default: the model's own)" },
-  },
   schema: z.object({
-    ...MODEL_SCHEMA,
-    patch: z.coerce.number().int().min(32).max(4096).default(224),
-    data: z.string({ error: 'is required' }),
-    out: z.string({ error: 'is required' }),
-    epochs: z.coerce.number().int().min(1).max(100000).default(10),
-    batch: z.coerce.number().int().min(1).max(4096).default(64),
-    lr: z.coerce.number().positive().max(1).default(1e-3),
-    init: z.string().optional(),
-    steps: z.coerce.number().int().min(1).optional(),
-    seed: z.coerce.number().int().min(0).default(0),
-    holdout: z.coerce.number().min(0).max(0.9).optional(),
-    resume: z.boolean().optional(),
-    normalize: z.enum(['imagenet', 'minus1to1', 'none']).optional(),
+    ...MODEL_OPTIONS,
+    patch: opt.int('N', 'patch side when --data is a slide or a folder of .svs slides (default 224; tissue only)').min(32).max(4096).default(224),
+    ...BACKEND_OPTION,
+    data: opt.required('D', 'folder of image patches, or .safetensors with `input` (N,3,H,W) normalized'),
+    out: opt.required('FILE', 'trained paths (.safetensors, `<hook point>.conv_one.weight` ...); checkpoint beside it'),
+    epochs: opt.int('N', 'epochs (default 10)').min(1).max(100000).default(10),
+    batch: opt.int('N', 'patches per step (default 64)').min(1).max(4096).default(64),
+    lr: opt.number('LR', 'Adam learning rate (default 1e-3)').positive().max(1).default(1e-3),
+    init: opt.string('FILE', 'start from these paths instead of a seeded random init').optional(),
+    steps: opt.int('N', 'stop after N steps in total').min(1).optional(),
+    seed: opt.int('S', 'seed for initialisation, shuffling and the held-out split (default 0)').min(0).default(0),
+    holdout: opt.number('F', 'fraction of patches held out for the final check (default 0.1 for a folder, 0 for a tensor batch)').min(0).max(0.9).optional(),
+    resume: opt.flag('continue from <out>.ckpt.safetensors if it exists'),
+    normalize: opt.enum(['imagenet', 'minus1to1', 'none'], 'N', "for image patches: imagenet|minus1to1|none (default: the model's own)").optional(),
   }),
   async run(o) {
     await initEngine({ engine: o.backend });

@@ -8,7 +8,8 @@ import type { ServerContext } from '../context.js';
 import { dzGeometry, dzTile } from '../deep-zoom.js';
 import { badRequest, notFound } from '../http-error.js';
 import { OVERLAY_TILE_OVERLAP, OVERLAY_TILE_SIZE, encodePng, overlayTileRgba } from '../overlay-tiles.js';
-import { overlayKey, type AnalysisEntry, type OverlayRef } from '../results-catalog.js';
+import { overlayKey } from '../../contracts/index.js';
+import type { AnalysisEntry, OverlayRef } from '../results-catalog.js';
 import { sendResultsFile } from '../results-files.js';
 import { overlayQuerySchema, parseWith, tileLevelSchema, tileNameSchema } from '../schemas.js';
 import { analysisSummary, matchAnalyses } from '../summaries.js';
@@ -20,7 +21,7 @@ function findOverlay(a: AnalysisEntry, variant: string, method: string, layer: s
   for (const [what, v] of [['variant', variant], ['method', method], ['layer', layer]] as const) {
     if (!SEGMENT.test(v)) throw badRequest(`bad overlay ${what} "${v.slice(0, 100)}"`, 'use the overlay URLs listed by GET /api/analyses/<id>');
   }
-  const key = overlayKey(variant, method, layer);
+  const key = overlayKey({ variant, method, layer });
   const ref = [...a.overlays, ...a.outputs].find((o) => o.key === key);
   if (!ref) throw notFound(`analysis ${a.id} has no overlay ${key}`, `it has: ${[...a.overlays, ...a.outputs].map((o) => o.key).join(', ') || 'none'}`);
   return ref;

@@ -5,7 +5,7 @@ import { notFound } from '../http-error.js';
 import { checkId } from '../ids.js';
 import { validateJob } from '../run-job.js';
 import { streamJob } from '../sse.js';
-import type { ModelInfo } from '../model-catalog.js';
+import type { ModelInfo } from '../../contracts/index.js';
 
 export function jobRoutes(ctx: ServerContext): Router {
   const r = Router();
@@ -25,7 +25,7 @@ export function jobRoutes(ctx: ServerContext): Router {
 
   r.post('/api/analyses', express.json({ limit: '64kb' }), async (req, res) => {
     const job = await validateJob(ctx, req.body);
-    const status = ctx.jobs.submit(job.slide.id, job);
+    const status = await ctx.jobs.submit(job.slide.id, job.task);
     res.status(202).json({ job: status.id, events: `/api/jobs/${status.id}/events` });
   });
 

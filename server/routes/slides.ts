@@ -6,7 +6,8 @@ import { dzGeometry, dzTile } from '../deep-zoom.js';
 import { badRequest, notFound } from '../http-error.js';
 import { parseWith, tileLevelSchema, tileNameSchema } from '../schemas.js';
 import { SLIDE_TILE_OVERLAP, SLIDE_TILE_SIZE, renderAssociated, renderSlideTile, renderThumbnail } from '../slide-tiles.js';
-import { analysisSummary, matchAnalyses, slideDetail, slideSummary, type AnalysisSummary } from '../summaries.js';
+import type { AnalysisSummary } from '../../contracts/index.js';
+import { analysisSummary, matchAnalyses, slideDetail, slideSummary } from '../summaries.js';
 import type { SlideEntry } from '../slide-catalog.js';
 
 /**

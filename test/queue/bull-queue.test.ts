@@ -21,6 +21,7 @@ import { writeTissueSlide } from '../support/synthetic-slide.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SDS = join(ROOT, 'bin/sds.js');
+const PAUSED_WORKER = join(ROOT, 'test/support/paused-worker.ts');
 const CMU = `${SHARED}slides/CMU-1-Small-Region.svs`;
 const PASSWORD = 'queue-test-secret';
 const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
@@ -105,6 +106,11 @@ function watch(p: ChildProcess): Proc {
 /** `node bin/sds.js ...` in this process's Node flags, so its pid is the worker itself (no re-exec). */
 function sds(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   return watch(spawn(process.execPath, ['--no-wasm-dynamic-tiering', SDS, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** `sds worker` that holds after a chunk's first batch (test/support/paused-worker.ts). */
+function pausedWorker(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  return watch(spawn(process.execPath, ['--no-wasm-dynamic-tiering', '--import', 'tsx', PAUSED_WORKER, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /** Hash of every output file but the manifest (which holds timings), plus what the manifest says minus timings. */
@@ -328,7 +334,7 @@ describe.skipIf(!hasRedis)('distributed batch analysis on BullMQ / Redis (real r
     // the victim starts alone and stops after the first batch of a chunk (a pause longer than the
     // test), so the SIGKILL lands mid-chunk however fast the batches are and however long this
     // process's event loop is blocked (planning a slide here takes seconds); then the survivor starts
-    const victim = sds(workerArgs, { ...env, SDS_TEST_PAUSE_AFTER_BATCH_MS: '600000' });
+    const victim = pausedWorker(workerArgs.slice(1), env);
     procs.push(victim);
     const reference = (async () => {
       await analyzeSlideToDir(base(join(generated, 'tissue.tif')));

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ContourTracer, exportSaliencyGeoJson, ringArea, traceContours, type Component, type Point } from '../../results/index.js';
-import { type Manifest } from '../../pipeline/index.js';
+import { type Manifest } from '../../contracts/index.js';
 import { FloatStore } from '../../maps/index.js';
 
 function maskOf(width: number, height: number, inside: (x: number, y: number) => boolean): Uint8Array {

@@ -1,0 +1,39 @@
+/**
+ * The command-line face of the analysis spec (contracts/analysis.ts): one flag per spec field, each
+ * validated by the contract's own field schema and defaulted by the contract (help texts quote
+ * ANALYSIS_DEFAULTS), so `analyze`, `batch` and the queue agree with the server's form.
+ */
+import { z } from 'zod';
+import { ANALYSIS_DEFAULTS as D, analysisSpecSchema, layerListSchema, MAP_METHODS, mapMethodListSchema, parseContract, patchSchema, overlapSchema, slideAnalysisSchema, variantListSchema, type SlideAnalysisOptions } from '../contracts/index.js';
+import { modelSpecFromArgs } from '../models/index.js';
+import { opt } from './args.js';
+import { MODEL_OPTIONS } from './common-options.js';
+import { splitList } from './list.js';
+
+const spec = analysisSpecSchema.shape;
+const commaList = <S extends z.ZodType<unknown, string[]>>(value: string, help: string, list: S) => opt.string(value, help).transform(splitList).pipe(list).optional();
+
+/** The flags, in the order --help lists them; `out` and the run's own flags are the command's. */
+export const ANALYSIS_OPTIONS = {
+  ...MODEL_OPTIONS,
+  surrogate: opt.string('FILE', 'surrogate paths, for --variants surrogate').optional(),
+  layers: commaList('L,...', `layers (default ${D.layers.join(',')})`, layerListSchema),
+  methods: commaList('M,...', `${MAP_METHODS.join(', ')} (default ${D.methods.join(',')})`, mapMethodListSchema),
+  variants: commaList('V,...', `default ${D.variants.join(',')}`, variantListSchema),
+  target: opt.int('T', 'class explained in every patch (default: each patch its own prediction)').pipe(spec.target.unwrap()).optional(),
+  patch: opt.int('N', `patch side in level pixels (default ${D.patch})`).pipe(patchSchema).optional(),
+  level: opt.int('L', `slide level patches are read at (default ${D.level})`).pipe(spec.level.unwrap()).optional(),
+  mpp: opt.number('UM', 'analyse at this many microns per pixel instead of a level (read at the nearest finer level, resized)').pipe(spec.mpp.unwrap()).optional(),
+  'no-outputs': opt.flag("skip the overlays of the model's own class probabilities"),
+  overlap: opt.int('N', `pixels shared by neighbouring patches, blended (default ${D.overlap})`).pipe(overlapSchema).optional(),
+  batch: opt.int('N', `patches per worker task (default ${D.batch})`).pipe(spec.batch.unwrap()).optional(),
+};
+
+const flags = z.object(ANALYSIS_OPTIONS);
+type AnalysisFlags = z.output<typeof flags>;
+
+/** The flags as the queue's slide analysis (defaults filled by the contract). */
+export function slideAnalysisFromFlags(o: AnalysisFlags & { out: string }): SlideAnalysisOptions {
+  const { weights, arch, 'no-outputs': noOutputs, ...rest } = o;
+  return parseContract(slideAnalysisSchema, { ...rest, model: modelSpecFromArgs(weights, arch), outputs: !noOutputs }, 'analysis');
+}

@@ -1,0 +1,118 @@
+/**
+ * Every caller opens a model through its ModelSpec (contracts/model-spec.ts): the CLI, the pool's
+ * workers, analysis planning and the server's catalog. `describeModel` answers "what does this
+ * model offer" (layers, their scales, hook points, classes and their names) once per weights file
+ * version, so planning, checking a request and listing models agree.
+ */
+import { stat } from 'node:fs/promises';
+import { SdsError } from '../core/errors.js';
+import type { ModelSpec } from '../contracts/index.js';
+import { buildModel, isArch } from './arch.js';
+import { ARCHS, type ArchName, type Model, type ModelKind, type Normalization } from './model.js';
+import { randomModel } from './random-init.js';
+import { tf, type Tensor4D } from './tf.js';
+import { loadWeights } from './weights/load.js';
+
+export type { ModelSpec } from '../contracts/index.js';
+
+/** `--weights random:<arch>` is a seeded random model (2 classes) for trying the pipeline without weights. */
+export function modelSpecFromArgs(weights: string, arch?: string): ModelSpec {
+  const m = /^random:([a-z0-9-]+)$/.exec(weights);
+  if (!m) return { kind: 'file', weights, ...(arch ? { arch } : {}) };
+  if (!isArch(m[1]!)) throw new SdsError('BAD_ARGUMENT', `unknown architecture in --weights ${weights}`, { suggestion: `use random:<arch> with one of: ${ARCHS.join(', ')}` });
+  return { kind: 'random', arch: m[1]!, classes: 2, seed: 0 };
+}
+
+/** How a manifest names the model when no label is given. */
+export function modelLabel(spec: ModelSpec): string {
+  return spec.kind === 'file' ? spec.weights : `random:${spec.arch}`;
+}
+
+async function open(spec: ModelSpec): Promise<{ model: Model; metadata: Record<string, string> }> {
+  if (spec.kind === 'random') {
+    if (!isArch(spec.arch)) throw new SdsError('UNKNOWN_ARCHITECTURE', `random model of unknown architecture "${spec.arch}"`);
+    return { model: randomModel(spec.arch, spec.classes, spec.seed), metadata: {} };
+  }
+  const w = await loadWeights(spec.weights);
+  // an explicit arch wins over the one the weights' metadata records (sds_arch)
+  return { model: buildModel(w.tensors, w.source, spec.arch ?? w.metadata.sds_arch), metadata: w.metadata };
+}
+
+/** The ready model (the engine must be initialised); the caller disposes it. */
+export async function openModel(spec: ModelSpec): Promise<Model> {
+  return (await open(spec)).model;
+}
+
+export interface ModelDescription {
+  arch: ArchName;
+  kind: ModelKind;
+  numClasses: number;
+  normalization: Normalization;
+  /** explainable layers in forward order */
+  layers: readonly string[];
+  /** stride-2 convolutions (SPEC 2) */
+  hookPoints: readonly string[];
+  /** input pixels per value of each layer's output (4 for ResNet 1_x, 8 for 2_x, ...) */
+  scales: ReadonlyMap<string, number>;
+  /** class names from the weights' metadata (`classes: "normal,tumour"`), when they are usable as names */
+  classNames?: string[];
+  /** which weights, which version: changes when the file changes */
+  identity: string;
+}
+
+/** Side of the input used to measure layer scales (a multiple of 32, as every architecture needs). */
+const PROBE = 256;
+
+/** The weights' identity: path, size and modification time (a rewritten file is a new model). */
+export async function modelIdentity(spec: ModelSpec): Promise<string> {
+  if (spec.kind === 'random') return `random:${spec.arch}:${spec.classes}:${spec.seed}`;
+  const s = await stat(spec.weights);
+  return `${spec.weights}:${s.size}:${s.mtimeMs}`;
+}
+
+const described = new Map<string, Promise<ModelDescription>>();
+
+/** What the model offers, measured once per weights version (one probe forward pass) and cached. */
+export async function describeModel(spec: ModelSpec): Promise<ModelDescription> {
+  const identity = await modelIdentity(spec);
+  const key = `${identity}|${spec.arch ?? ''}`;
+  let d = described.get(key);
+  if (!d) {
+    d = measure(spec, identity);
+    // a failure is not cached: a fixed file is measured again
+    d.catch(() => described.get(key) === d && described.delete(key));
+    described.set(key, d);
+  }
+  return d;
+}
+
+async function measure(spec: ModelSpec, identity: string): Promise<ModelDescription> {
+  const { model, metadata } = await open(spec);
+  try {
+    const scales = new Map<string, number>();
+    if (model.layerNames.includes('input')) scales.set('input', 1);
+    tf.tidy(() => {
+      model.forward(tf.zeros([1, PROBE, PROBE, 3]) as Tensor4D, {
+        layer: (name, y) => {
+          scales.set(name, PROBE / y.shape[1]);
+          return y;
+        },
+      });
+    });
+    const names = metadata.classes?.split(',').map((c) => c.trim().replace(/[^A-Za-z0-9._-]+/g, '_'));
+    const usable = names && names.length === model.numClasses && names.every((n) => n && n !== '.' && n !== '..') && new Set(names).size === names.length;
+    return {
+      arch: model.arch,
+      kind: model.kind,
+      numClasses: model.numClasses,
+      normalization: model.normalization,
+      layers: [...model.layerNames],
+      hookPoints: [...model.hookPoints],
+      scales,
+      classNames: usable ? names : undefined,
+      identity,
+    };
+  } finally {
+    model.dispose();
+  }
+}
