@@ -1,5 +1,5 @@
 import { SdsError } from '../core/errors.js';
-import { METHODS, VARIANTS, type MethodName, type Variant } from '../saliency/index.js';
+import { METHODS, VARIANTS, type MethodName, type Variant } from '../contracts/index.js';
 
 /** Comma-separated CLI values. */
 export function splitList(s: string | undefined): string[] {

@@ -1,2 +1,2 @@
 export { WorkerPool, type PoolOptions } from './pool.js';
-export type { ModelSpec, LayerPayload } from './protocol.js';
+export type { LayerPayload } from './protocol.js';

@@ -1,9 +1,5 @@
 /** Messages between the pool and its workers (structured-clone friendly; arrays are transferred). */
-import type { MethodName, Variant } from '../saliency/index.js';
-
-export type ModelSpec =
-  | { kind: 'file'; weights: string; arch?: string }
-  | { kind: 'random'; arch: string; classes: number; seed: number };
+import type { MethodName, ModelSpec, Variant } from '../contracts/index.js';
 
 export interface InitMessage {
   type: 'init';

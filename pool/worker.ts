@@ -1,7 +1,7 @@
 /** A pool worker: its own TensorFlow.js WASM instance and its own copy of the model. */
 import { parentPort } from 'node:worker_threads';
 import { SdsError } from '../core/errors.js';
-import { initEngine, loadModel, predictBatch, randomModel, tf, type Model } from '../models/index.js';
+import { initEngine, openModel, predictBatch, tf, type Model } from '../models/index.js';
 import { attributeBatch, explainedModel } from '../saliency/index.js';
 import type { InitMessage, Task, WorkerReply } from './protocol.js';
 import type { Variant } from '../saliency/index.js';
@@ -42,7 +42,7 @@ function fail(err: unknown, id?: number): void {
 
 async function init(m: InitMessage): Promise<void> {
   const engine = await initEngine({ engine: m.engine, announce: false });
-  base = m.model.kind === 'file' ? await loadModel(m.model.weights, { arch: m.model.arch }) : randomModel(m.model.arch, m.model.classes, m.model.seed);
+  base = await openModel(m.model);
   init0 = m;
   await modelFor(m.variant);
   reply({ type: 'ready', engine });
@@ -55,8 +55,8 @@ async function run(t: Task): Promise<void> {
     reply({ type: 'forward', id: t.id, logits: p.logits, shape: p.shape, heapBytes: heapBytes() }, [p.logits.buffer as ArrayBuffer]);
     return;
   }
-  const res = await attributeBatch(model, t.method, t.data, t.shape, { layers: t.layers, targets: t.targets, steps: t.steps, internalBatchSize: t.internalBatchSize, batch: t.shape[0] });
-  const layers = [...res.layers].map(([layer, r]) => ({ layer, attr: t.mapsOnly ? new Float32Array(0) : r.attr, map: r.map, shape: r.shape }));
+  const res = await attributeBatch(model, t.method, t.data, t.shape, { layers: t.layers, targets: t.targets, steps: t.steps, internalBatchSize: t.internalBatchSize, batch: t.shape[0], mapsOnly: t.mapsOnly });
+  const layers = [...res.layers].map(([layer, r]) => ({ layer, attr: r.attr, map: r.map, shape: r.shape }));
   reply({ type: 'attribute', id: t.id, layers, targets: res.targets, heapBytes: heapBytes() }, layers.flatMap((l) => [l.attr.buffer as ArrayBuffer, l.map.buffer as ArrayBuffer]));
 }
 

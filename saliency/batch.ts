@@ -21,6 +21,8 @@ export interface BatchOptions extends Omit<AttributeOptions, 'targets'> {
   batch?: number;
   /** Called after each chunk with the number of images done. */
   onProgress?: (done: number, total: number) => void;
+  /** Only the channel-mean maps leave the engine (`attr` empty): what whole-slide stitching needs. */
+  mapsOnly?: boolean;
 }
 
 export async function attributeBatch(model: Model, method: MethodName, data: Float32Array, shape: readonly [number, number, number, number], o: BatchOptions): Promise<BatchAttribution> {
@@ -43,11 +45,13 @@ export async function attributeBatch(model: Model, method: MethodName, data: Flo
       for (const [layer, a] of res.attributions) {
         const [, lh, lw, lc] = a.shape;
         const mean = kept.hold(tf.mean(a, 3));
-        const [attr, map] = [(await a.data()) as Float32Array, (await mean.data()) as Float32Array];
+        const map = (await mean.data()) as Float32Array;
+        // the full (N,h,w,C) tensor is downloaded only when asked for
+        const attr = o.mapsOnly ? undefined : ((await a.data()) as Float32Array);
         kept.drop(mean);
         kept.drop(a);
         const p = parts.get(layer) ?? { attr: [], map: [], shape: [lc, lh, lw] };
-        p.attr.push(nhwcToNchw(attr, m, lh, lw, lc));
+        if (attr) p.attr.push(nhwcToNchw(attr, m, lh, lw, lc));
         p.map.push(map);
         parts.set(layer, p);
       }

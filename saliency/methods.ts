@@ -4,14 +4,14 @@
  * shaped like the layer (NHWC inside).
  */
 import { SdsError } from '../core/errors.js';
+import { DEFAULT_IG_STEPS, type MethodName } from '../contracts/index.js';
 import { tf, withKept, type ForwardHooks, type KeptTensors, type Model, type Tensor, type Tensor4D } from '../models/index.js';
 import { composeHooks } from './compose.js';
 import { deepliftRelu } from './deeplift-rules.js';
 import { igSteps, type IgRule } from './quadrature.js';
 import { checkTargets, defaultTargets, targetScalar } from './targets.js';
 
-export const METHODS = ['grad', 'deeplift', 'ig', 'gradcam'] as const;
-export type MethodName = (typeof METHODS)[number];
+export { METHODS, isMethod, type MethodName } from '../contracts/index.js';
 
 export interface AttributeOptions {
   layers: readonly string[];
@@ -228,7 +228,7 @@ export class LayerIntegratedGradients implements AttributionMethod {
 
   async attribute(x: Tensor4D, o: AttributeOptions): Promise<AttributionResult> {
     checkOptions(this.model, x, o);
-    const steps = o.steps ?? 50;
+    const steps = o.steps ?? DEFAULT_IG_STEPS;
     if (!Number.isInteger(steps) || steps < 1 || steps > 10000) throw new SdsError('BAD_ARGUMENT', `--steps must be 1..10000, got ${steps}`);
     const { alphas, weights } = igSteps(steps, o.rule ?? 'gausslegendre');
     prepareBackward(this.model);
@@ -285,6 +285,3 @@ export function createMethod(name: MethodName, model: Model): AttributionMethod 
   }
 }
 
-export function isMethod(s: string): s is MethodName {
-  return (METHODS as readonly string[]).includes(s);
-}

@@ -3,6 +3,7 @@
  * forked, its hook points get different conv behaviour.
  */
 import { SdsError } from '../core/errors.js';
+import type { Variant } from '../contracts/index.js';
 import { Conv2d, tf, type ForwardHooks, type LayerStart, type Model, type Tensor, type Tensor4D } from '../models/index.js';
 import { ParamBinder } from '../models/params.js';
 import { resizeBilinear } from '../models/layers.js';
@@ -11,8 +12,7 @@ import type { StateDict } from '../models/weights/types.js';
 import { composeHooks } from './compose.js';
 import { roll, rollAverage, ROLLS } from './roll.js';
 
-export const VARIANTS = ['original', 'backward-hook', 'forward-hook', 'surrogate'] as const;
-export type Variant = (typeof VARIANTS)[number];
+export { VARIANTS, isVariant, type Variant } from '../contracts/index.js';
 
 /** Identity forward; the backward replaces the gradient by its roll average. */
 const smoothGradient = customUnary<Tensor4D>((x) => ({
@@ -167,6 +167,3 @@ export class VariantModel implements Model {
   dispose(): void {}
 }
 
-export function isVariant(s: string): s is Variant {
-  return (VARIANTS as readonly string[]).includes(s);
-}

@@ -1,48 +1,15 @@
 /**
- * The server's HTTP contract (server/API.md) as JSDoc types, and one fetch helper that turns the
- * server's JSON errors into ApiError (message + suggestion) for the page's error banner.
+ * The server's HTTP contract (server/API.md, types in contracts/api.ts), and one fetch helper that
+ * turns the server's JSON errors into ApiError (message + suggestion) for the page's error banner.
  */
 
-/** @typedef {{ x: number, y: number }} Mpp */
-/**
- * @typedef {object} OverlayInfo
- * @property {string} key "<variant>/<method>/<layer>"
- * @property {string} variant
- * @property {string} method  ("output" for the model's own outputs)
- * @property {string} layer
- * @property {number} width   overlay pixels
- * @property {number} height
- * @property {number} downsample level-0 pixels per overlay pixel
- * @property {[number, number]} range colour scale of the manifest
- * @property {string} dzi     pre-rendered Deep Zoom (diverging colour map)
- * @property {string} live    Deep Zoom rendered on request from the float store
- */
-/**
- * @typedef {object} AnalysisSummary
- * @property {string} id
- * @property {string} slide
- * @property {string} created
- * @property {number} seconds
- * @property {{ weights: string, arch: string, surrogate?: string }} model
- * @property {{ size: number, level: number, overlap: number, count: number }} patches
- * @property {string} tissueMask
- * @property {OverlayInfo[]} overlays
- * @property {OverlayInfo[]} outputs
- */
-/**
- * @typedef {object} SlideSummary
- * @property {string} id
- * @property {string} name
- * @property {number} width
- * @property {number} height
- * @property {number} levels
- * @property {Mpp | null} mpp
- * @property {number | null} magnification
- * @property {string} dzi
- * @property {string} thumbnail
- * @property {AnalysisSummary[]} analyses
- */
-/** @typedef {{ id: string, name: string, arch: string, classes: number, surrogate: boolean, layers: string[] }} ModelInfo */
+// The server's JSON shapes, stated once in contracts/api.ts (type-checked with `npx tsc -p viewer`).
+/** @typedef {import('../contracts/api.js').Mpp} Mpp */
+/** @typedef {import('../contracts/api.js').OverlayInfo} OverlayInfo */
+/** @typedef {import('../contracts/api.js').AnalysisSummary} AnalysisSummary */
+/** @typedef {import('../contracts/api.js').SlideSummary} SlideSummary */
+/** @typedef {import('../contracts/api.js').ModelInfo} ModelInfo */
+/** @typedef {import('../contracts/api.js').ViewerConfig} ViewerConfig */
 /** @typedef {{ slide: string, model: string, layers: string[], methods: string[], variants: string[], patch?: number, overlap?: number }} AnalysisRequest */
 /** @typedef {{ done: number, total: number, rate: number, eta: number }} JobProgress */
 
@@ -96,6 +63,10 @@ export const getSlide = (id) => request(`/api/slides/${encodeURIComponent(id)}`)
 export const getAnalysis = (id) => request(`/api/analyses/${encodeURIComponent(id)}`);
 /** @returns {Promise<ModelInfo[]>} */
 export const listModels = () => request('/api/models');
+/** @type {Promise<ViewerConfig> | undefined} */
+let config;
+/** What the server offers (methods, variants, defaults, colour maps); fetched once. @returns {Promise<ViewerConfig>} */
+export const getConfig = () => (config ??= request('/api/config'));
 /** @param {AnalysisRequest} body @returns {Promise<{ job: string, events: string }>} */
 export const startAnalysis = (body) => request('/api/analyses', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 

@@ -1,17 +1,22 @@
 /**
- * The server's colour maps (tiling/dzi.ts `colorize`), for the legend: value -> RGB with the same
- * formulas and anchors, so the legend shows exactly the colours of the tiles. The e2e test checks
- * the legend's pixels against the server's own function.
+ * The server's colour maps (maps/dzi.ts `colorize`), for the legend: value -> RGB with the same
+ * formulas and the same anchors (the sequential maps' anchor table comes from GET /api/config, so
+ * it is stated once, in maps/), so the legend shows exactly the colours of the tiles. The e2e test
+ * checks the legend's pixels against the server's own function.
  */
 
 /** @typedef {import('./state.js').Colormap} Colormap */
 /** @typedef {[number, number, number]} Rgb */
 
-// matplotlib anchors at t = 0, 1/8, ..., 1; linear in between (as the server)
-/** @type {Rgb[]} */
-const VIRIDIS = [[68, 1, 84], [71, 45, 123], [59, 82, 139], [44, 114, 142], [33, 145, 140], [40, 174, 128], [94, 201, 98], [173, 220, 48], [253, 231, 37]];
-/** @type {Rgb[]} */
-const MAGMA = [[0, 0, 4], [28, 16, 68], [79, 18, 123], [129, 37, 129], [181, 54, 122], [229, 80, 100], [251, 135, 97], [254, 194, 135], [252, 253, 191]];
+/** @type {Record<string, Rgb[]>} */
+let anchorsOf = {};
+/** Black to white, until the server's table is in. */
+const GRAY = /** @type {Rgb[]} */ ([[0, 0, 0], [255, 255, 255]]);
+
+/** The sequential maps' anchors, as GET /api/config serves them. @param {Record<string, Rgb[]>} table */
+export function setColormapAnchors(table) {
+  anchorsOf = table;
+}
 
 /** @param {Rgb[]} anchors @param {number} t @returns {Rgb} */
 function ramp(anchors, t) {
@@ -39,8 +44,5 @@ export function colorOf(colormap, v, lo, hi) {
     return [t >= 0 ? 255 : fade, fade, t <= 0 ? 255 : fade];
   }
   const t = (v - lo) / (hi > lo ? hi - lo : 1);
-  if (colormap === 'viridis') return ramp(VIRIDIS, t);
-  if (colormap === 'magma') return ramp(MAGMA, t);
-  const g = Math.round(255 * Math.max(0, Math.min(1, t)));
-  return [g, g, g];
+  return ramp(anchorsOf[colormap] ?? GRAY, t);
 }

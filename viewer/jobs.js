@@ -2,15 +2,12 @@
  * "Analyse slide…": a small form (model, layers, methods, variants, patch) that POSTs an analysis
  * job, then the job's progress from its Server-Sent Events (count, rate, ETA) until it is done.
  */
-import { listModels, startAnalysis } from './api.js';
+import { getConfig, listModels, startAnalysis } from './api.js';
 import { formatDuration } from './format.js';
 
 /** @typedef {import('./api.js').ModelInfo} ModelInfo */
 /** @typedef {import('./api.js').JobProgress} JobProgress */
-
-const METHODS = ['grad', 'deeplift', 'ig'];
-const VARIANTS = ['original', 'backward-hook', 'forward-hook', 'surrogate'];
-const DEFAULT_LAYERS = ['1_1', '2_1'];
+/** @typedef {import('./api.js').ViewerConfig} ViewerConfig */
 
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -49,13 +46,17 @@ export function bindAnalyzeForm(app) {
   const formError = $('analyze-error');
   /** @type {ModelInfo[]} */
   let models = [];
+  /** @type {ViewerConfig | undefined} */
+  let config;
 
+  // the method and variant lists and what is preselected are the server's (contracts/analysis.ts)
   const renderModel = () => {
     const m = models.find((x) => x.id === modelSelect.value);
-    if (!m) return;
-    checkboxes($('analyze-layers'), 'layers', m.layers, (l) => DEFAULT_LAYERS.includes(l));
-    checkboxes($('analyze-methods'), 'methods', METHODS, (v) => v === 'grad');
-    checkboxes($('analyze-variants'), 'variants', VARIANTS.filter((v) => v !== 'surrogate' || m.surrogate), (v) => v === 'original' || v === 'backward-hook');
+    if (!m || !config) return;
+    const d = config.defaults;
+    checkboxes($('analyze-layers'), 'layers', m.layers, (l) => d.layers.includes(l));
+    checkboxes($('analyze-methods'), 'methods', [...config.methods], (v) => /** @type {readonly string[]} */ (d.methods).includes(v));
+    checkboxes($('analyze-variants'), 'variants', config.variants.filter((v) => v !== 'surrogate' || m.surrogate), (v) => /** @type {readonly string[]} */ (d.variants).includes(v));
   };
   modelSelect.addEventListener('change', renderModel);
 
@@ -65,7 +66,8 @@ export function bindAnalyzeForm(app) {
     $('analyze-slide').textContent = slide.name;
     formError.hidden = true;
     try {
-      models = await listModels();
+      [models, config] = await Promise.all([listModels(), getConfig()]);
+      /** @type {HTMLInputElement} */ ($('analyze-patch')).value = String(config.defaults.patch);
     } catch (err) {
       app.onError(err);
       return;

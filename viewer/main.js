@@ -3,7 +3,8 @@
  * and the URL hash that keeps all of it. The state lives in one object; every change goes through
  * `update()`, which renders the controls, sets the overlay layers and writes the hash.
  */
-import { getSlide, listSlides } from './api.js';
+import { getConfig, getSlide, listSlides } from './api.js';
+import { setColormapAnchors } from './colormaps.js';
 import { bindCurtain, placeCurtain } from './curtain.js';
 import { errorBanner } from './errors.js';
 import { formatValue } from './format.js';
@@ -441,7 +442,9 @@ window.addEventListener('hashchange', () => {
 
 (async () => {
   try {
-    slides = await listSlides();
+    const [list, config] = await Promise.all([listSlides(), getConfig()]);
+    slides = list;
+    setColormapAnchors(config.colormaps);
   } catch (err) {
     showError(err);
     return;

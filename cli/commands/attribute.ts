@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
-import { initEngine, loadModel, NORMALIZATIONS, readInput, tf, writeSafetensors, type WritableTensor } from '../../models/index.js';
+import { initEngine, openModel, modelSpecFromArgs, NORMALIZATIONS, readInput, tf, writeSafetensors, type WritableTensor } from '../../models/index.js';
 import { attributeBatch, explainedModel, IG_RULES, METHODS, totalVariation, upscaleMap, UPSAMPLING, VARIANTS } from '../../saliency/index.js';
 import { denormalizeImagenet, writePanel, type PanelCell } from '../../viz/index.js';
 import { defineCommand, opt } from '../args.js';
@@ -35,7 +35,7 @@ export const attributeCommand = defineCommand({
     const layers = splitList(o.layer);
     const targets = o.target === undefined ? undefined : splitList(o.target).map(Number);
     if (targets?.some((t) => !Number.isInteger(t))) throw new SdsError('BAD_ARGUMENT', `--target must be integers, got "${o.target}"`);
-    const base = await loadModel(o.weights, { arch: o.arch });
+    const base = await openModel(modelSpecFromArgs(o.weights, o.arch));
     const { model, surrogate } = await explainedModel(base, o.variant, o.surrogate).catch((err: unknown) => {
       base.dispose();
       throw err;

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { initEngine, loadModel, normalizeRgb, randomModel } from '../../models/index.js';
+import { initEngine, normalizeRgb, openModel } from '../../models/index.js';
 import { attributeBatch, totalVariation, VariantModel, type Variant } from '../../saliency/index.js';
 import { syntheticHePatch } from '../../slides-sample/synthetic-patch.js';
 import { writePanel, type PanelCell } from '../../viz/index.js';
@@ -19,7 +19,7 @@ export const demoCommand = defineCommand({
   }),
   async run(o) {
     await initEngine({ engine: o.backend });
-    const model = o.weights ? await loadModel(o.weights) : randomModel('resnet18', 2, 0);
+    const model = await openModel(o.weights ? { kind: 'file', weights: o.weights } : { kind: 'random', arch: 'resnet18', classes: 2, seed: 0 });
     try {
       const size = 224;
       const rgb = syntheticHePatch(size, 1);

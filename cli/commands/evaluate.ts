@@ -77,7 +77,8 @@ type PaperOptions = Omit<z.infer<typeof evaluateCommand.schema>, 'weights' | 'da
 async function paperEvaluation(o: PaperOptions): Promise<{ md: string; report: EvaluationReport }> {
   await initEngine({ engine: o.backend });
   const w = await loadWeights(o.weights);
-  const model = buildModel(w.tensors, w.source, o.arch);
+  // the state dict itself is needed (model randomization rebuilds from it); the architecture as openModel reads it
+  const model = buildModel(w.tensors, w.source, o.arch ?? w.metadata.sds_arch);
   let surrogate: SurrogatePaths | undefined;
   let source: PatchSource | undefined;
   try {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
-import { initEngine, loadModel, NORMALIZATIONS, readInput, readSafetensors, writeSafetensors } from '../../models/index.js';
+import { initEngine, openModel, modelSpecFromArgs, NORMALIZATIONS, readInput, readSafetensors, writeSafetensors } from '../../models/index.js';
 import { insertionDeletion } from '../../saliency/index.js';
 import { defineCommand, opt } from '../args.js';
 import { BACKEND_OPTION, INPUT_OPTIONS, MODEL_OPTIONS } from '../common-options.js';
@@ -21,7 +21,7 @@ export const insdelCommand = defineCommand({
   }),
   async run(o) {
     await initEngine({ engine: o.backend });
-    const model = await loadModel(o.weights, { arch: o.arch });
+    const model = await openModel(modelSpecFromArgs(o.weights, o.arch));
     try {
       const input = await readInput(o.input, o.normalize ?? model.normalization);
       const [n, , h, w] = input.shape;

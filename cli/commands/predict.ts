@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineCommand, opt } from '../args.js';
 import { BACKEND_OPTION, INPUT_OPTIONS, MODEL_OPTIONS } from '../common-options.js';
 import { printTable } from '../table.js';
-import { classFractions, classScores, initEngine, loadModel, NORMALIZATIONS, predictBatch, readInput, writeSafetensors } from '../../models/index.js';
+import { classFractions, classScores, initEngine, openModel, modelSpecFromArgs, NORMALIZATIONS, predictBatch, readInput, writeSafetensors } from '../../models/index.js';
 
 export const predictCommand = defineCommand({
   name: 'predict',
@@ -18,7 +18,7 @@ export const predictCommand = defineCommand({
   }),
   async run(o) {
     await initEngine({ engine: o.backend });
-    const model = await loadModel(o.weights, { arch: o.arch });
+    const model = await openModel(modelSpecFromArgs(o.weights, o.arch));
     try {
       const input = await readInput(o.input, o.normalize ?? model.normalization);
       const t0 = performance.now();

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { initEngine, loadModel, loadWeights, nchwToNhwc, pytorchConvInit, readSafetensors, seededRandom, tf, writeSafetensors, type Model, type Tensor, type WritableTensor } from '../../models/index.js';
+import { initEngine, openModel, modelSpecFromArgs, loadWeights, nchwToNhwc, pytorchConvInit, readSafetensors, seededRandom, tf, writeSafetensors, type Model, type Tensor, type WritableTensor } from '../../models/index.js';
 import { openPatchSource, type PatchSource } from '../../pipeline/index.js';
 import { argmax, predictionDifference, SurrogatePaths, SurrogateTrainer, VariantModel } from '../../saliency/index.js';
 import { defineCommand, opt } from '../args.js';
@@ -40,7 +40,7 @@ export const trainSurrogateCommand = defineCommand({
   }),
   async run(o) {
     await initEngine({ engine: o.backend });
-    const model = await loadModel(o.weights, { arch: o.arch });
+    const model = await openModel(modelSpecFromArgs(o.weights, o.arch));
     const ckptPath = `${o.out}.ckpt.safetensors`;
     let paths: SurrogatePaths | undefined;
     let trainer: SurrogateTrainer | undefined;
