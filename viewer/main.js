@@ -96,9 +96,8 @@ function pickAnalysis() {
   analysis = list.find((a) => a.id === state.analysis) ?? [...list].sort((a, b) => b.created.localeCompare(a.created))[0] ?? null;
   state.analysis = analysis?.id ?? null;
   const all = overlays();
-  // browsing slides keeps the layer: the same variant/method/layer when this analysis has it
-  const prev = state.overlay ? state.overlay.split('/') : [];
-  const main = overlay(state.overlay) ?? find(all, { variant: prev[0] ?? '', method: prev[1] ?? '', layer: prev[2] ?? '' }) ?? all[0] ?? null;
+  // browsing slides keeps the layer: the same overlay key (variant/method/layer) when this analysis has it
+  const main = overlay(state.overlay) ?? all[0] ?? null;
   state.overlay = main?.key ?? null;
   if (!overlay(state.compare)) state.compare = main && state.mode !== 'single' ? (defaultCompare(all, main)?.key ?? null) : null;
   if (!output(state.output)) state.output = null;

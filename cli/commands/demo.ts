@@ -2,7 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { initEngine, normalizeRgb, openModel } from '../../models/index.js';
-import { attributeBatch, totalVariation, VariantModel, type Variant } from '../../saliency/index.js';
+import { VARIANTS, type Variant } from '../../contracts/index.js';
+import { attributeBatch, totalVariation, VariantModel } from '../../saliency/index.js';
 import { syntheticHePatch } from '../../slides-sample/synthetic-patch.js';
 import { writePanel, type PanelCell } from '../../viz/index.js';
 import { defineCommand, opt } from '../args.js';
@@ -25,7 +26,8 @@ export const demoCommand = defineCommand({
       const rgb = syntheticHePatch(size, 1);
       const x = normalizeRgb(Float32Array.from(rgb), 1, size, size, 'imagenet');
       const layers = ['1_1', '2_1', '3_1'];
-      const variants: Variant[] = ['original', 'backward-hook', 'forward-hook'];
+      // every variant that needs no trained weights
+      const variants: Variant[] = VARIANTS.filter((v) => v !== 'surrogate');
       const image = new Uint8Array(size * size * 3);
       for (let p = 0; p < size * size; p++) for (let c = 0; c < 3; c++) image[p * 3 + c] = Math.round(rgb[c * size * size + p]! * 255);
       const rows: PanelCell[][] = [];

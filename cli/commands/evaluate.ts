@@ -2,6 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
+import { overlayKey, VARIANTS } from '../../contracts/index.js';
 import { buildModel, initEngine, loadWeights } from '../../models/index.js';
 import { localisation, type GroundTruthMask, type LocalisationRow, type LocalisationScore } from '../../results/index.js';
 import { openPatchSource, type PatchSource } from '../../pipeline/index.js';
@@ -87,7 +88,7 @@ async function paperEvaluation(o: PaperOptions): Promise<{ md: string; report: E
       surrogate = SurrogatePaths.fromStateDict(model, s.tensors, s.source);
     }
     const methods = parseMethods(o.methods);
-    const variants = parseVariants(o.variants ?? ['original', 'backward-hook', 'forward-hook', ...(surrogate ? ['surrogate'] : [])].join(','));
+    const variants = o.variants ? parseVariants(o.variants) : VARIANTS.filter((v) => v !== 'surrogate' || surrogate);
     if (variants.includes('surrogate') && !surrogate) throw new SdsError('BAD_ARGUMENT', 'the surrogate variant needs --surrogate PATHS');
     const stageEnds = model.layerNames.filter((l, i, all) => l !== 'input' && all[i + 1]?.split('_')[0] !== l.split('_')[0]);
     const layers = o.layers ? splitList(o.layers) : ['input', ...stageEnds];
@@ -166,7 +167,7 @@ async function expandSampleMasks(masks: GroundTruthMask[]): Promise<GroundTruthM
 async function writeLocalisation(dir: string, analysis: string, rows: LocalisationRow[], score: LocalisationScore): Promise<string> {
   const scoreName = { abs: '|saliency|', positive: 'saliency', negative: '-saliency' }[score];
   let md = `## Localisation against ground truth (AUROC)\n\nAnalysis \`${analysis}\`. For each overlay, the AUROC of its map over tissue pixels against each mask brought to the overlay's resolution (an overlay pixel is inside when at least half of its area is). 0.5 is chance, 1 a map that ranks every mask pixel above every other. The charts rank by ${scoreName}; the tables also give |v| and the signed value v: below 0.5 for v means the structure carries negative saliency (the AUROC of -v is 1 minus it). Model outputs are class probabilities, for reference.\n\n`;
-  const overlays = [...new Map(rows.map((r) => [`${r.variant}/${r.method}/${r.layer}`, r])).values()];
+  const overlays = [...new Map(rows.map((r) => [overlayKey(r), r])).values()];
   const multiMethod = new Set(overlays.filter((r) => r.variant !== 'model').map((r) => r.method)).size > 1;
   const seriesName = (r: LocalisationRow) => (r.variant === 'model' ? 'model output' : multiMethod ? `${r.variant} ${r.method}` : r.variant);
   for (const mask of [...new Set(rows.map((r) => r.mask))]) {
