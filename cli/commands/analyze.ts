@@ -2,7 +2,6 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
-import type { SlideAnalysisOptions } from '../../contracts/index.js';
 import { initEngine } from '../../models/index.js';
 import { analyzeSlideToDir, type AnalyzeResult } from '../../pipeline/index.js';
 import { ANALYSIS_OPTIONS, slideAnalysisFromFlags } from '../analysis-options.js';
@@ -45,16 +44,11 @@ export const analyzeCommand = defineCommand({
 
 export type AnalyzeCliOptions = Parameters<typeof analyzeCommand.run>[0];
 
-/** The analysis settings the command line gives (the same for every slide of a batch), as plain JSON. */
-export function analysisOptions(o: AnalyzeCliOptions): SlideAnalysisOptions {
-  return slideAnalysisFromFlags(o);
-}
-
 /** One slide with a progress line (count, rate, ETA; replayed batches shown apart). */
 export async function analyzeWithProgress(o: AnalyzeCliOptions, slide: string, prefix = ''): Promise<AnalyzeResult> {
   let progress: Progress | undefined;
   const r = await analyzeSlideToDir({
-    ...analysisOptions(o),
+    ...slideAnalysisFromFlags(o),
     slide,
     workers: o.workers,
     onPlan: (plan) => (progress = new Progress(`${prefix}patches`, plan.patches.length)),

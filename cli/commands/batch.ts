@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { SdsError, formatError } from '../../core/errors.js';
 import { initEngine } from '../../models/index.js';
 import { isSlidePath, SLIDE_EXTENSIONS } from '../../slide/index.js';
-import { LocalQueue, type BatchQueue, type SlideAnalysisOptions, type SlideStatus, type SlideTask, type WorkListener } from '../../queue/index.js';
-import { analysisOptions, analyzeCommand, type AnalyzeCliOptions } from './analyze.js';
+import { LocalQueue, type BatchQueue, type SlideStatus, type SlideTask, type WorkListener } from '../../queue/index.js';
+import { slideAnalysisFromFlags } from '../analysis-options.js';
+import { analyzeCommand } from './analyze.js';
 import { defineCommand, opt } from '../args.js';
 import { Progress, formatSeconds } from '../progress.js';
 import { printTable } from '../table.js';
@@ -30,7 +31,7 @@ export const batchCommand = defineCommand({
       throw new SdsError('FILE_NOT_FOUND', `cannot read folder ${folder}`, { cause });
     }
     if (!names.length) throw new SdsError('BAD_INPUT', `no slides (${SLIDE_EXTENSIONS.join(', ')}) in ${folder}`);
-    const options = slideOptions(o);
+    const options = slideAnalysisFromFlags(o);
     const tasks: SlideTask[] = names.map((name) => ({ slide: join(folder, name), options }));
     if (o.queue) {
       // connect before loading the engine: an unreachable Redis is reported at once
@@ -46,11 +47,6 @@ export const batchCommand = defineCommand({
     return runLocally(new LocalQueue(), tasks, o.workers);
   },
 });
-
-/** The analysis settings shared by every slide of the batch, as plain JSON. */
-function slideOptions(o: AnalyzeCliOptions): SlideAnalysisOptions {
-  return analysisOptions(o);
-}
 
 /** Slide after slide in this process, each with a progress line; a summary table at the end. */
 async function runLocally(q: BatchQueue, tasks: SlideTask[], workers: number | undefined): Promise<number> {
