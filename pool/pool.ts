@@ -4,19 +4,26 @@
  *
  * A WASM instance can fail as a whole (an abort, most often its 4 GiB heap exhausted; its heap
  * also never shrinks, and large buffers of varying sizes fragment it). The pool then replaces the
- * worker and runs the task once more on the fresh one; a worker whose heap has grown past
- * `recycleAboveBytes` is replaced after its task, before it gets there.
+ * worker, and a batch of several images is split in halves that run on their own (recursively,
+ * down to one image): a batch that does not fit is never an error, and results are the same as
+ * an unsplit run (images are independent). The size that failed is remembered per kind of task, so
+ * later batches of that kind go in pieces at once. A single image that fails is tried once more on
+ * a fresh worker (a fragmented heap) before it fails with OUT_OF_MEMORY. A worker whose heap has
+ * grown past `recycleAboveBytes` is replaced after its task, before it gets there.
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { SdsError, type SdsErrorCode } from '../core/errors.js';
 import type { AttributeTask, ForwardTask, InitMessage, LayerPayload, WorkerReply } from './protocol.js';
 
+/** The engine instance failed as a whole on this batch (not a bad argument): a smaller batch may fit. */
+class EngineFailure extends Error {}
+
 type Pending = { resolve: (r: WorkerReply) => void; reject: (e: Error) => void };
 
 interface Job {
   task: AttributeTask | ForwardTask;
-  /** A copy of the batch, kept to run the task again if its worker fails (the original is transferred). */
+  /** The batch, kept to run the task again (or split it) if its worker fails; each send transfers a copy. */
   data: Float32Array;
   attempts: number;
   pending: Pending;
@@ -47,13 +54,19 @@ export class WorkerPool {
   engine = '';
   /** Workers replaced so far (failed or recycled). */
   replaced = 0;
+  /** Batches split in halves so far because the engine failed on them. */
+  splits = 0;
+  /** The largest engine heap a worker reported after a task (bytes; 0 where the engine does not say). */
+  peakHeapBytes = 0;
+  /** Per kind of task, the smallest batch (images) the engine failed on. */
+  private readonly failedAt = new Map<string, number>();
 
   private constructor() {}
 
   static async create(o: PoolOptions): Promise<WorkerPool> {
     const pool = new WorkerPool();
     const size = Math.max(1, o.size ?? os.availableParallelism?.() ?? os.cpus().length);
-    pool.init = { type: 'init', model: o.model, variant: o.variant, surrogate: o.surrogate, engine: o.engine };
+    pool.init = { type: 'init', model: o.model, variant: o.variant, surrogate: o.surrogate, engine: o.engine, heapBudgetBytes: o.heapBudgetBytes };
     pool.recycleAbove = o.recycleAboveBytes ?? pool.recycleAbove;
     try {
       await Promise.all(Array.from({ length: size }, () => pool.start()));
@@ -108,6 +121,7 @@ export class WorkerPool {
       this.retry(slot, job, m.message);
       return;
     }
+    if ('heapBytes' in m) this.peakHeapBytes = Math.max(this.peakHeapBytes, m.heapBytes);
     if (m.type === 'error') job.pending.reject(new SdsError((m.code as SdsErrorCode | undefined) ?? 'BAD_INPUT', m.message, { suggestion: m.suggestion }));
     else job.pending.resolve(m);
     if ('heapBytes' in m && m.heapBytes > this.recycleAbove && !this.closed) this.replace(slot);
@@ -124,17 +138,21 @@ export class WorkerPool {
     else if (!this.closed) this.replace(slot);
   }
 
-  /** The worker failed as a whole: a new one takes its place, and the task runs once more. */
+  /**
+   * The worker failed as a whole: a new one takes its place. A batch of several images goes back
+   * to its caller to be split; one image runs once more on the fresh worker, then fails.
+   */
   private retry(slot: Slot, job: Job, message: string): void {
-    if (job.attempts >= 2) {
+    if (job.task.shape[0] > 1) {
+      job.pending.reject(new EngineFailure(message));
+    } else if (job.attempts >= 2) {
       job.pending.reject(
-        new SdsError('OUT_OF_MEMORY', `the engine failed on this batch twice, each time in a fresh worker (${message}); most often a WASM instance's 4 GiB are exhausted`, {
-          suggestion: 'use smaller patches or batches (--patch-size, --batch), or install @tensorflow/tfjs-node (native, no 4 GiB limit)',
+        new SdsError('OUT_OF_MEMORY', `the engine failed on a single ${job.task.shape[2]} x ${job.task.shape[3]} px image twice, each time in a fresh worker (${message}); most often a WASM instance's 4 GiB are exhausted`, {
+          suggestion: 'use smaller patches (--patch), fewer layers in one run (--layers), or the native engine where it installs (--backend node: no 4 GiB limit)',
         }),
       );
     } else {
       job.attempts++;
-      job.task = { ...job.task, data: job.data.slice() };
       this.queue.unshift(job);
     }
     if (!this.closed) this.replace(slot);
@@ -157,29 +175,69 @@ export class WorkerPool {
       const job = this.queue.shift()!;
       slot.busy = true;
       slot.job = job;
-      slot.worker.postMessage(job.task, [job.task.data.buffer as ArrayBuffer]);
+      const data = job.data.slice();
+      slot.worker.postMessage({ ...job.task, data }, [data.buffer as ArrayBuffer]);
     }
   }
 
   private submit(task: AttributeTask | ForwardTask): Promise<WorkerReply> {
     if (this.closed) return Promise.reject(new Error('pool is closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ task, data: task.data.slice(), attempts: 1, pending: { resolve, reject } });
+      this.queue.push({ task, data: task.data, attempts: 1, pending: { resolve, reject } });
       this.pump();
     });
   }
 
-  /** Attribution of one batch (NCHW, normalized); the batch's buffer is transferred. */
+  /**
+   * Runs `t`, or its halves when the engine failed on a batch of this kind and size before (or
+   * fails on this one now); `one` runs one piece, `merge` joins the pieces' results in order.
+   */
+  private async fitted<T extends { data: Float32Array; shape: [number, number, number, number] }, R>(t: T, kind: string, one: (t: T) => Promise<R>, merge: (parts: R[]) => R): Promise<R> {
+    const n = t.shape[0];
+    const known = this.failedAt.get(kind);
+    if (n > 1 && known !== undefined && n >= known) return this.halves(t, kind, one, merge);
+    try {
+      return await one(t);
+    } catch (err) {
+      if (!(err instanceof EngineFailure)) throw err;
+      this.failedAt.set(kind, Math.min(n, known ?? n));
+      return this.halves(t, kind, one, merge);
+    }
+  }
+
+  private async halves<T extends { data: Float32Array; shape: [number, number, number, number] }, R>(t: T, kind: string, one: (t: T) => Promise<R>, merge: (parts: R[]) => R): Promise<R> {
+    this.splits++;
+    const [n, c, h, w] = t.shape;
+    const per = c * h * w;
+    const a = Math.ceil(n / 2);
+    const piece = (from: number, to: number): T => ({ ...t, data: t.data.slice(from * per, to * per), shape: [to - from, c, h, w] });
+    const parts = await Promise.all([this.fitted(piece(0, a), kind, one, merge), this.fitted(piece(a, n), kind, one, merge)]);
+    return merge(parts);
+  }
+
+  /** Attribution of one batch (NCHW, normalized); split to fit the engine when it must be. */
   async attribute(t: Omit<AttributeTask, 'type' | 'id'>): Promise<{ layers: LayerPayload[]; targets: number[] }> {
-    const r = await this.submit({ ...t, type: 'attribute', id: this.nextId++ });
-    if (r.type !== 'attribute') throw new Error(`unexpected reply ${r.type}`);
-    return { layers: r.layers, targets: r.targets };
+    const kind = JSON.stringify(['attribute', t.method, t.variant ?? null, t.shape.slice(1), t.layers, t.steps ?? null, t.mapsOnly ?? false]);
+    return this.fitted(t, kind, async (p) => {
+      const r = await this.submit({ ...p, type: 'attribute', id: this.nextId++ });
+      if (r.type !== 'attribute') throw new Error(`unexpected reply ${r.type}`);
+      return { layers: r.layers, targets: r.targets };
+    }, (parts) => ({
+      targets: parts.flatMap((p) => p.targets),
+      layers: parts[0]!.layers.map((l, i) => {
+        const all = parts.map((p) => p.layers[i]!);
+        return { layer: l.layer, attr: concat(all.map((x) => x.attr)), map: concat(all.map((x) => x.map)), shape: [all.reduce((s, x) => s + x.shape[0], 0), l.shape[1], l.shape[2], l.shape[3]] };
+      }),
+    }));
   }
 
   async forward(t: Omit<ForwardTask, 'type' | 'id'>): Promise<{ logits: Float32Array; shape: number[] }> {
-    const r = await this.submit({ ...t, type: 'forward', id: this.nextId++ });
-    if (r.type !== 'forward') throw new Error(`unexpected reply ${r.type}`);
-    return { logits: r.logits, shape: r.shape };
+    const kind = JSON.stringify(['forward', t.variant ?? null, t.shape.slice(1)]);
+    return this.fitted(t, kind, async (p) => {
+      const r = await this.submit({ ...p, type: 'forward', id: this.nextId++ });
+      if (r.type !== 'forward') throw new Error(`unexpected reply ${r.type}`);
+      return { logits: r.logits, shape: r.shape };
+    }, (parts) => ({ logits: concat(parts.map((p) => p.logits)), shape: [parts.reduce((s, p) => s + p.shape[0]!, 0), ...parts[0]!.shape.slice(1)] }));
   }
 
   async close(): Promise<void> {
@@ -188,4 +246,15 @@ export class WorkerPool {
     for (const s of this.slots) s.job?.pending.reject(new Error('pool closed'));
     await Promise.all(this.slots.map((s) => s.worker?.terminate()));
   }
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
 }

@@ -8,6 +8,12 @@ export interface InitMessage {
   variant: Variant;
   surrogate?: string;
   engine?: string;
+  /**
+   * Engine heap a task may leave behind (bytes): a task that grows the heap past it is answered
+   * as an engine failure (fatal), as a WASM abort at its 4 GiB would be. Lets the pool's batch
+   * splitting be exercised with a small budget; default none (the engine's own limit).
+   */
+  heapBudgetBytes?: number;
 }
 
 export interface AttributeTask {

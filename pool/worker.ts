@@ -48,15 +48,24 @@ async function init(m: InitMessage): Promise<void> {
   reply({ type: 'ready', engine });
 }
 
+/** A task that left the heap past the budget failed as if the engine had run out (the pool splits its batch). */
+function checkBudget(): void {
+  const budget = init0?.heapBudgetBytes;
+  const heap = heapBytes();
+  if (budget && heap > budget) throw Object.assign(new Error(`the engine heap grew to ${(heap / 2 ** 20).toFixed(0)} MiB, past its budget of ${(budget / 2 ** 20).toFixed(0)} MiB`), { name: 'RuntimeError' });
+}
+
 async function run(t: Task): Promise<void> {
   const model = await modelFor(t.variant);
   if (t.type === 'forward') {
     const p = await predictBatch(model, t.data, t.shape, t.shape[0]);
+    checkBudget();
     reply({ type: 'forward', id: t.id, logits: p.logits, shape: p.shape, heapBytes: heapBytes() }, [p.logits.buffer as ArrayBuffer]);
     return;
   }
   const res = await attributeBatch(model, t.method, t.data, t.shape, { layers: t.layers, targets: t.targets, steps: t.steps, internalBatchSize: t.internalBatchSize, batch: t.shape[0], mapsOnly: t.mapsOnly });
   const layers = [...res.layers].map(([layer, r]) => ({ layer, attr: r.attr, map: r.map, shape: r.shape }));
+  checkBudget();
   reply({ type: 'attribute', id: t.id, layers, targets: res.targets, heapBytes: heapBytes() }, layers.flatMap((l) => [l.attr.buffer as ArrayBuffer, l.map.buffer as ArrayBuffer]));
 }
 

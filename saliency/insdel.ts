@@ -3,6 +3,7 @@
  * most salient pixels are removed, and rises when they are put back into a blurred image.
  */
 import { nchwToNhwc, tf, type Model, type Tensor, type Tensor4D } from '../models/index.js';
+import { defaultTargets } from './targets.js';
 
 /**
  * The 11x11 insertion blur: scipy `gaussian_filter(delta, sigma=5, truncate=4.0, mode='reflect')`
@@ -79,14 +80,8 @@ export async function insertionDeletion(model: Model, image: Float32Array, heigh
   const base = nchwToNhwc(image, 1, 3, height, width);
   let cls = options.cls;
   if (cls === undefined) {
-    cls = tf.tidy(() => {
-      const out = model.forward(tf.tensor4d(base, [1, height, width, 3]));
-      if (model.kind === 'classifier') return model.numClasses === 1 ? 0 : (tf.argMax(out, 1).dataSync()[0] as number);
-      const counts = tf.sum(tf.oneHot(tf.reshape(tf.argMax(out, 3), [-1]), model.numClasses), 0).dataSync();
-      let best = 0;
-      for (let j = 1; j < counts.length; j++) if (counts[j]! > 0 && (best === 0 || counts[j]! > counts[best]!)) best = j;
-      return best;
-    });
+    // SPEC 5, as every method picks its default target
+    cls = tf.tidy(() => defaultTargets(model, model.forward(tf.tensor4d(base, [1, height, width, 3])))[0]!);
   }
   const scoresFor = async (start: Float32Array, fill: Float32Array | null): Promise<Float64Array> => {
     const scores = new Float64Array(n + 1);

@@ -13,6 +13,8 @@ export function defaultTargets(model: Model, output: Tensor): number[] {
       return Array.from(tf.argMax(output, 1).dataSync());
     }
     const [n, , , k] = output.shape as [number, number, number, number];
+    // one output channel: it is the class (tf.oneHot needs depth 2 or more)
+    if (k === 1) return new Array<number>(n).fill(0);
     const counts = tf.sum(tf.oneHot(tf.reshape(tf.argMax(output, 3), [n, -1]), k), 1).arraySync() as number[][];
     return counts.map((c) => {
       let best = 0;
@@ -38,6 +40,9 @@ export function checkTargets(model: Model, targets: readonly number[], n: number
 /** The scalar whose gradient is explained, summed over the batch (images are independent). */
 export function targetScalar(model: Model, output: Tensor, targets: readonly number[]): Tensor {
   const n = output.shape[0]!;
+  // a one-logit model (sigmoid output, e.g. MONAI's Camelyon16 ResNet) explains its only logit;
+  // checkTargets has made sure the target is 0 (tf.oneHot needs depth 2 or more)
+  if (model.numClasses === 1) return tf.sum(output);
   const t = targets.length === 1 && n > 1 ? new Array<number>(n).fill(targets[0]!) : targets;
   const hot = tf.oneHot(tf.tensor1d([...t], 'int32') as Tensor1D, model.numClasses);
   if (model.kind === 'classifier') return tf.sum(tf.mul(output, hot));

@@ -58,12 +58,57 @@ describe('worker pool: a failed or bloated engine is replaced, the task runs aga
     }
   });
 
-  it('a batch that exhausts the 4 GiB of a WASM instance fails clearly (after one retry), and the pool goes on', async () => {
+  it('a batch that does not fit the engine is split until it does: the same bytes as an unsplit run', async () => {
+    const model = { kind: 'random' as const, arch: 'resnet18', classes: 3, seed: 4 };
+    const r = seededNormal(7);
+    const data = Float32Array.from({ length: 8 * 3 * 64 * 64 }, r);
+    const task = { method: 'deeplift' as const, shape: [8, 3, 64, 64] as [number, number, number, number], layers: ['input', '2_0'], variant: 'backward-hook' as const };
+    // the engine heap one image needs, and eight, each measured on a fresh worker
+    const heapFor = async (n: number) => {
+      const p = await WorkerPool.create({ model, variant: 'original', size: 1 });
+      try {
+        await p.attribute({ ...task, data: data.slice(0, n * 3 * 64 * 64), shape: [n, 3, 64, 64] });
+        return p.peakHeapBytes;
+      } finally {
+        await p.close();
+      }
+    };
+    const [one, eight] = [await heapFor(1), await heapFor(8)];
+    expect(eight).toBeGreaterThan(one);
+    const whole = await WorkerPool.create({ model, variant: 'original', size: 1 });
+    // a budget between the two: eight images fail, fewer fit
+    const tight = await WorkerPool.create({ model, variant: 'original', size: 2, heapBudgetBytes: Math.round((one + eight) / 2) });
+    try {
+      const a = await whole.attribute({ ...task, data });
+      const b = await tight.attribute({ ...task, data });
+      expect(tight.splits).toBeGreaterThan(0);
+      expect(tight.replaced).toBeGreaterThan(0);
+      expect(b.targets).toEqual(a.targets);
+      for (const [i, l] of a.layers.entries()) {
+        expect(b.layers[i]!.shape).toEqual(l.shape);
+        expect(Buffer.from(b.layers[i]!.attr.buffer).equals(Buffer.from(l.attr.buffer)), l.layer).toBe(true);
+        expect(Buffer.from(b.layers[i]!.map.buffer).equals(Buffer.from(l.map.buffer)), l.layer).toBe(true);
+      }
+      // the size that failed is remembered: the next batch of this kind is split at once, no engine fails
+      const replaced = tight.replaced;
+      const c = await tight.attribute({ ...task, data });
+      expect(tight.replaced).toBe(replaced);
+      expect(Array.from(c.layers[0]!.attr)).toEqual(Array.from(a.layers[0]!.attr));
+    } finally {
+      await Promise.all([whole.close(), tight.close()]);
+    }
+  });
+
+  it('one image that exhausts the 4 GiB of a WASM instance fails clearly (after one retry) naming real options, and the pool goes on', async () => {
     const pool = await WorkerPool.create({ model: { kind: 'random', arch: 'resnet18', classes: 3, seed: 4 }, variant: 'original', size: 1 });
     try {
-      // the stem's output alone is 8 x 1024 x 1024 x 64 floats = 2 GiB, and BatchNorm needs another
+      // the stem's output alone is 3072 x 3072 x 64 floats = 2.25 GiB, and BatchNorm needs another
       const t0 = performance.now();
-      await expect(pool.forward({ data: new Float32Array(8 * 3 * 2048 * 2048), shape: [8, 3, 2048, 2048] })).rejects.toThrow(/failed on this batch twice.*4 GiB/);
+      const err = await pool.forward({ data: new Float32Array(3 * 6144 * 6144), shape: [1, 3, 6144, 6144] }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'OUT_OF_MEMORY' });
+      expect((err as Error).message).toMatch(/single 6144 x 6144 px image twice.*4 GiB/);
+      expect((err as { suggestion: string }).suggestion).toMatch(/--patch/);
+      expect((err as { suggestion: string }).suggestion).not.toMatch(/--patch-size/);
       expect(pool.replaced).toBe(2);
       const ok = await pool.forward({ data: new Float32Array(3 * 32 * 32), shape: [1, 3, 32, 32] });
       expect(ok.shape).toEqual([1, 3]);

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ContourTracer, exportSaliencyGeoJson, ringArea, traceContours, type Component, type Point } from '../../results/index.js';
-import { type Manifest } from '../../contracts/index.js';
+import { syntheticManifest } from '../support/manifest.js';
 import { FloatStore } from '../../maps/index.js';
 
 function maskOf(width: number, height: number, inside: (x: number, y: number) => boolean): Uint8Array {
@@ -199,11 +199,10 @@ async function makeAnalysis(): Promise<string> {
   for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) v[y * W + x] = field(x, y);
   await store.writeRegion(0, 0, W, H, v);
   await store.finalize();
-  const manifest: Partial<Manifest> = {
-    version: 1,
+  const manifest = syntheticManifest({
     slide: { path: '/x/slide.tiff', name: 'slide.tiff', width: W * DS, height: H * DS, mpp: { x: 0.25, y: 0.25 } },
     overlays: [{ variant: 'backward-hook', method: 'grad', layer: '1_2', downsample: DS, width: W, height: H, range: [-1, 1], store: 'overlays/backward-hook/grad/1_2.zarr', dzi: 'overlays/backward-hook/grad/1_2.dzi' }],
-  };
+  });
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
   return dir;
 }

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { initEngine } from '../../models/index.js';
 import { analyzeSlideToDir } from '../../pipeline/index.js';
 import type { Manifest } from '../../contracts/index.js';
+import { syntheticManifest } from '../support/manifest.js';
 import { exportSaliencyGeoJson, localisation, maskCoverage, type BinaryMask, type LocalisationRow } from '../../results/index.js';
 import { auroc } from '../../saliency/index.js';
 import { FloatStore } from '../../maps/index.js';
@@ -71,7 +72,7 @@ async function syntheticAnalysis(fields: Record<string, (x: number, y: number) =
     await s.finalize();
     overlays.push({ variant, method: 'grad', layer: '1_2', downsample: OV.ds, width: OV.w, height: OV.h, range: [-1, 1], store, dzi: store.replace('.zarr', '.dzi') });
   }
-  const manifest: Partial<Manifest> = { version: 1, slide: { path: '/x/s.tiff', name: 's.tiff', width: SLIDE.w, height: SLIDE.h }, overlays };
+  const manifest = syntheticManifest({ slide: { path: '/x/s.tiff', name: 's.tiff', width: SLIDE.w, height: SLIDE.h }, overlays });
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
   return dir;
 }
