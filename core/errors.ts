@@ -15,11 +15,15 @@ export type SdsErrorCode =
   | 'WEIGHTS_TRUNCATED'
   | 'WEIGHTS_UNSUPPORTED'
   | 'WEIGHTS_MISMATCH'
+  /** A weights file asks for more memory or work than any supported model needs (a bomb, or a limit in models/weights/limits.ts). */
+  | 'WEIGHTS_TOO_LARGE'
   | 'UNKNOWN_ARCHITECTURE'
   | 'BAD_INPUT'
   | 'BACKEND_UNAVAILABLE'
   | 'SLIDE_UNREADABLE'
   | 'SLIDE_UNSUPPORTED'
+  /** A slide's image, tile or associated image declares more pixels than sds decodes at once. */
+  | 'SLIDE_TOO_LARGE'
   | 'ABORTED'
   | 'QUEUE_UNAVAILABLE'
   | 'OUT_OF_MEMORY';

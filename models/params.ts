@@ -14,13 +14,24 @@ function list(items: string[]): string {
 }
 
 /**
+ * Shapes the architecture derives for keys a model reads its widths from (`shapeOf`): the stored
+ * shape is used when it agrees, else this one (null: the model's default), so one tensor with
+ * swapped dimensions is reported as itself, not as a cascade of "wrong shapes" sized from it.
+ */
+export type ShapeHints = ReadonlyMap<string, readonly number[] | null>;
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+const sorted = (a: readonly number[]) => [...a].sort((x, y) => x - y);
+
+/**
  * Hands a model its parameters by PyTorch name and shape, and collects every problem
- * (missing, wrong shape, unexpected) so the user sees them all in one error.
+ * (missing, wrong dtype, wrong shape, unexpected) so the user sees them all in one error.
  * Owns the tensors it creates: `dispose()` frees the whole model.
  */
 export class ParamBinder {
   private readonly used = new Set<string>();
   private readonly missing: string[] = [];
+  private readonly wrongDtype: string[] = [];
   private readonly wrongShape: string[] = [];
   readonly tensors: Tensor[] = [];
 
@@ -30,6 +41,8 @@ export class ParamBinder {
     private readonly arch: string,
     /** Fills parameters the state_dict lacks (random models); without it they are errors. */
     private readonly init?: ParamInit,
+    /** Architecture-derived shapes for the keys models read widths from (see ShapeHints). */
+    private readonly hints?: ShapeHints,
   ) {}
 
   /** Values of `key` (PyTorch layout), or zeros while recording the problem. */
@@ -41,10 +54,16 @@ export class ParamBinder {
       this.missing.push(key);
       return new Float32Array(numel(shape));
     }
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]) || !isFloatDType(t.dtype)) {
-      this.wrongShape.push(`${key} is ${t.dtype}[${t.shape.join(',')}], expected [${shape.join(',')}]`);
-      return new Float32Array(numel(shape));
+    const floats = isFloatDType(t.dtype);
+    const fits = sameShape(t.shape, shape);
+    // An integer tensor is a dtype problem even when its shape fits: say so, not "wrong shape".
+    if (!floats) this.wrongDtype.push(`${key} is ${t.dtype} (integers), weights must be floating point`);
+    if (!fits) {
+      const permuted = t.shape.length === shape.length && sameShape(sorted(t.shape), sorted(shape));
+      const hint = permuted ? ' (the same sizes in another order: a transposed tensor, or another layout such as TensorFlow\'s?)' : '';
+      this.wrongShape.push(`${key} is ${t.dtype}[${t.shape.join(',')}], expected [${shape.join(',')}]${hint}`);
     }
+    if (!floats || !fits) return new Float32Array(numel(shape));
     return t.data as Float32Array;
   }
 
@@ -52,8 +71,12 @@ export class ParamBinder {
     return this.sd.has(key);
   }
 
-  /** The stored shape of `key`, if present: lets a model read its widths from the weights. */
+  /**
+   * The shape of `key` as the architecture reads it, if present: lets a model read its widths from
+   * the weights. A stored shape that contradicts the architecture gives way to the derived one.
+   */
   shapeOf(key: string): readonly number[] | undefined {
+    if (this.hints?.has(key)) return this.hints.get(key) ?? undefined;
     return this.sd.get(key)?.shape;
   }
 
@@ -66,15 +89,19 @@ export class ParamBinder {
   /** Throws WEIGHTS_MISMATCH listing everything wrong; frees the model's tensors first. */
   finish(): void {
     const unexpected = [...this.sd.keys()].filter((k) => !this.used.has(k) && !IGNORED.test(k));
-    if (!this.missing.length && !this.wrongShape.length && !unexpected.length) return;
+    if (!this.missing.length && !this.wrongDtype.length && !this.wrongShape.length && !unexpected.length) return;
     this.dispose();
     const parts: string[] = [];
     if (this.missing.length) parts.push(`missing ${this.missing.length} keys: ${list(this.missing)}`);
+    if (this.wrongDtype.length) parts.push(`wrong dtype: ${list(this.wrongDtype)}`);
     if (this.wrongShape.length) parts.push(`wrong shape: ${list(this.wrongShape)}`);
     if (unexpected.length) parts.push(`unexpected ${unexpected.length} keys: ${list(unexpected)}`);
+    const onlyDtype = this.wrongDtype.length && !this.missing.length && !this.wrongShape.length && !unexpected.length;
+    const dtypeHint = 'weights must be floating point: in Python, save model.float().state_dict() (or convert integer tensors with .float())';
+    const archHint = 'check --arch (or leave it out to infer it from the keys), and that the file is the model you meant';
     throw new SdsError('WEIGHTS_MISMATCH', `${this.source} does not fit architecture ${this.arch}: ${parts.join('; ')}`, {
-      suggestion: 'check --arch (or leave it out to infer it from the keys), and that the file is the model you meant',
-      context: { missing: this.missing, wrongShape: this.wrongShape, unexpected },
+      suggestion: onlyDtype ? dtypeHint : this.wrongDtype.length ? `${archHint}; ${dtypeHint}` : archHint,
+      context: { missing: this.missing, wrongDtype: this.wrongDtype, wrongShape: this.wrongShape, unexpected },
     });
   }
 

@@ -1,6 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { SdsError } from '../../core/errors.js';
+import { formatBytes, WEIGHTS_LIMITS } from './limits.js';
 import { looksLikeSafetensors, parseSafetensors } from './safetensors.js';
 import { looksLikeZip, parseTorchZip } from './torch-pickle.js';
 import type { StateDict } from './types.js';
@@ -28,8 +29,15 @@ export function stripPrefixes(sd: StateDict): StateDict {
 export async function loadWeights(path: string): Promise<LoadedWeights> {
   let bytes: Uint8Array;
   try {
+    const size = (await stat(path)).size;
+    if (size > WEIGHTS_LIMITS.fileBytes) {
+      throw new SdsError('WEIGHTS_TOO_LARGE', `${basename(path)} is ${formatBytes(size)}; sds reads weights files up to ${formatBytes(WEIGHTS_LIMITS.fileBytes)}`, {
+        suggestion: 'the models sds runs take well under 1 GB: check that this is the model\'s state_dict, saved as float32 or float16',
+      });
+    }
     bytes = await readFile(path);
   } catch (cause) {
+    if (cause instanceof SdsError) throw cause;
     throw new SdsError('FILE_NOT_FOUND', `cannot read weights ${path}: ${(cause as Error).message}`, {
       suggestion: 'check the --weights path',
       cause,

@@ -1,10 +1,15 @@
 /**
  * Minimal ZIP reader over an in-memory file: enough for torch.save archives (stored entries,
- * ZIP64 directory) plus deflate for zips written by other tools. No CRC check: torch files are
- * read for their bytes, and a cut file is caught by the bounds checks below.
+ * ZIP64 directory) plus deflate for zips written by other tools (data descriptors included: the
+ * sizes are read from the central directory). No CRC check: torch files are read for their bytes,
+ * and a cut file is caught by the bounds checks below. Hostile directories are refused before
+ * anything is allocated: entry counts against the directory's size, entries whose data overlap
+ * (the overlapping-file zip bomb), declared sizes deflate cannot produce; an entry is inflated
+ * into exactly its declared size, never more.
  */
 import { inflateRawSync } from 'node:zlib';
 import { SdsError } from '../../core/errors.js';
+import { clip, WEIGHTS_LIMITS } from './limits.js';
 
 export interface ZipEntry {
   name: string;
@@ -32,10 +37,12 @@ function truncated(name: string, why: string): SdsError {
 
 function corrupt(name: string, why: string): SdsError {
   return new SdsError('NOT_A_WEIGHTS_FILE', `${name} is not a readable zip archive (${why})`, {
-    suggestion: 'pass a .safetensors file or a torch.save()d state_dict (.pt/.pth)',
+    suggestion: 'pass a .safetensors file or a torch.save()d state_dict (.pt/.pth); if it is one, it is damaged: fetch or save it again',
     context: { file: name },
   });
 }
+
+const CENTRAL_LEN = 46;
 
 /** u64 as a JS number; anything past 2^53 cannot be a real offset in a Uint8Array anyway. */
 function u64(view: DataView, at: number): number {
@@ -87,13 +94,22 @@ export function readZipEntries(bytes: Uint8Array, name = 'zip'): Map<string, Zip
   if (cdOffset + cdSize > bytes.length) {
     throw truncated(name, `its zip directory ends at byte ${cdOffset + cdSize}, the file has ${bytes.length}`);
   }
+  // Each directory record takes at least 46 bytes: a count the directory cannot hold is a lie.
+  if (count * CENTRAL_LEN > cdSize) throw corrupt(name, `its directory declares ${count} entries in ${cdSize} bytes`);
+  if (count > WEIGHTS_LIMITS.zipEntries) {
+    throw new SdsError('WEIGHTS_TOO_LARGE', `${name} has ${count} zip entries; sds reads at most ${WEIGHTS_LIMITS.zipEntries}`, {
+      suggestion: 'a state_dict has one entry per tensor storage; save only the model weights: torch.save(model.state_dict(), path)',
+      context: { file: name },
+    });
+  }
 
   const decoder = new TextDecoder();
   const entries = new Map<string, ZipEntry>();
+  const spans: { name: string; start: number; end: number }[] = [];
   let p = cdOffset;
   const cdEnd = cdOffset + cdSize;
   for (let i = 0; i < count; i++) {
-    if (p + 46 > cdEnd || view.getUint32(p, true) !== SIG_CENTRAL) throw corrupt(name, `bad central directory entry ${i}`);
+    if (p + CENTRAL_LEN > cdEnd || view.getUint32(p, true) !== SIG_CENTRAL) throw corrupt(name, `bad central directory entry ${i}`);
     const flags = view.getUint16(p + 8, true);
     const method = view.getUint16(p + 10, true);
     let compressedSize = view.getUint32(p + 20, true);
@@ -105,6 +121,8 @@ export function readZipEntries(bytes: Uint8Array, name = 'zip'): Map<string, Zip
     const next = p + 46 + nameLen + extraLen + commentLen;
     if (next > cdEnd) throw corrupt(name, `central directory entry ${i} overruns the directory`);
     const entryName = decoder.decode(bytes.subarray(p + 46, p + 46 + nameLen));
+    const shown = clip(entryName);
+    if (entries.has(entryName)) throw corrupt(name, `two entries are named ${shown}`);
 
     // ZIP64 extended info (id 1): only the fields that overflowed are present, in this order.
     for (let e = p + 46 + nameLen; e + 4 <= p + 46 + nameLen + extraLen; ) {
@@ -127,46 +145,76 @@ export function readZipEntries(bytes: Uint8Array, name = 'zip'): Map<string, Zip
     }
 
     if (flags & 1) {
-      throw new SdsError('WEIGHTS_UNSUPPORTED', `${name}: zip entry ${entryName} is encrypted`, { context: { file: name } });
+      throw new SdsError('WEIGHTS_UNSUPPORTED', `${name}: zip entry ${shown} is encrypted`, {
+        suggestion: 'sds reads unencrypted archives only; save the state_dict again with torch.save',
+        context: { file: name },
+      });
     }
-    if (localOffset + 30 > bytes.length) throw truncated(name, `zip entry ${entryName} starts past the end of the file`);
-    if (view.getUint32(localOffset, true) !== SIG_LOCAL) throw corrupt(name, `bad local header for ${entryName}`);
+    if (localOffset + 30 > bytes.length) throw truncated(name, `zip entry ${shown} starts past the end of the file`);
+    if (view.getUint32(localOffset, true) !== SIG_LOCAL) throw corrupt(name, `bad local header for ${shown}`);
     // The local name/extra lengths may differ from the central ones (torch pads data via the local extra).
     const offset = localOffset + 30 + view.getUint16(localOffset + 26, true) + view.getUint16(localOffset + 28, true);
     if (offset + compressedSize > bytes.length) {
-      throw truncated(name, `zip entry ${entryName} ends at byte ${offset + compressedSize}, the file has ${bytes.length}`);
+      throw truncated(name, `zip entry ${shown} ends at byte ${offset + compressedSize}, the file has ${bytes.length}`);
+    }
+    if (method === 8 && size > compressedSize * WEIGHTS_LIMITS.deflateMaxRatio + 64) {
+      throw corrupt(name, `entry ${shown} declares ${size} bytes from ${compressedSize} compressed, more than deflate can produce`);
     }
     entries.set(entryName, { name: entryName, offset, compressedSize, size, method });
+    spans.push({ name: entryName, start: localOffset, end: offset + compressedSize });
     p = next;
+  }
+  // Entries whose bytes overlap are how small zips inflate to gigabytes (one body, many entries).
+  spans.sort((a, b) => a.start - b.start);
+  for (let i = 1; i < spans.length; i++) {
+    if (spans[i]!.start < spans[i - 1]!.end) {
+      throw corrupt(name, `entries ${clip(spans[i - 1]!.name)} and ${clip(spans[i]!.name)} overlap`);
+    }
   }
   return entries;
 }
 
-/** An entry's uncompressed bytes (a view into `bytes` for stored entries). */
+/**
+ * An entry's uncompressed bytes (a view into `bytes` for stored entries). A deflated entry is
+ * inflated into exactly its declared size: callers check that size against what they need first.
+ */
 export function zipEntryData(bytes: Uint8Array, entry: ZipEntry, name = 'zip'): Uint8Array {
   const end = entry.offset + entry.compressedSize;
-  if (end > bytes.length) throw truncated(name, `zip entry ${entry.name} ends at byte ${end}, the file has ${bytes.length}`);
+  const shown = clip(entry.name);
+  if (end > bytes.length) throw truncated(name, `zip entry ${shown} ends at byte ${end}, the file has ${bytes.length}`);
   const raw = bytes.subarray(entry.offset, end);
   if (entry.method === 0) {
-    if (entry.size !== entry.compressedSize) throw corrupt(name, `stored entry ${entry.name} has two different sizes`);
+    if (entry.size !== entry.compressedSize) throw corrupt(name, `stored entry ${shown} has two different sizes`);
     return raw;
   }
   if (entry.method === 8) {
+    if (entry.size > entry.compressedSize * WEIGHTS_LIMITS.deflateMaxRatio + 64) {
+      throw corrupt(name, `entry ${shown} declares ${entry.size} bytes from ${entry.compressedSize} compressed, more than deflate can produce`);
+    }
     let out: Uint8Array;
     try {
-      // The cap keeps a lying header from inflating without bound.
-      out = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
+      // One output chunk of the declared size (+1 to see an overrun): no copies, no growth past it.
+      out = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size), chunkSize: Math.max(64, entry.size + 1) });
     } catch (cause) {
-      throw new SdsError('NOT_A_WEIGHTS_FILE', `${name}: zip entry ${entry.name} does not inflate (${(cause as Error).message})`, {
+      if ((cause as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw corrupt(name, `zip entry ${shown} inflates to more than the ${entry.size} bytes it declares`);
+      }
+      throw new SdsError('NOT_A_WEIGHTS_FILE', `${name}: zip entry ${shown} does not inflate (${(cause as Error).message})`, {
+        suggestion: 'the file is damaged or cut short: fetch it again, or save it again with torch.save',
         context: { file: name },
         cause,
       });
     }
-    if (out.length !== entry.size) throw corrupt(name, `entry ${entry.name} inflates to ${out.length} bytes, not ${entry.size}`);
+    if (out.length !== entry.size) throw corrupt(name, `entry ${shown} inflates to ${out.length} bytes, not ${entry.size}`);
     return out;
   }
-  throw new SdsError('WEIGHTS_UNSUPPORTED', `${name}: zip entry ${entry.name} uses compression method ${entry.method}`, {
+  throw new SdsError('WEIGHTS_UNSUPPORTED', `${name}: zip entry ${shown} uses compression method ${entry.method}`, {
     suggestion: 'only stored and deflate entries are supported; re-save with torch.save(state_dict, path)',
     context: { file: name },
   });
+}
+
+/** The inflate budget of one file (see WEIGHTS_LIMITS.inflateRatio). */
+export function inflateBudget(fileBytes: number): number {
+  return Math.max(WEIGHTS_LIMITS.inflateFloorBytes, WEIGHTS_LIMITS.inflateRatio * fileBytes);
 }
