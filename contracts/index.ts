@@ -20,7 +20,7 @@ export {
   type AnalysisSpec,
   type AnalysisSpecInput,
 } from './analysis.js';
-export { manifestSchema, overlayEntrySchema, MANIFEST_FILE, type Manifest, type OverlayEntry } from './manifest.js';
+export { manifestSchema, overlayEntrySchema, analysisRecordSchema, MANIFEST_FILE, type Manifest, type OverlayEntry, type AnalysisRecord } from './manifest.js';
 export { slideAnalysisSchema, slideTaskSchema, chunkJobSchema, finalizeJobSchema, type SlideAnalysisOptions, type SlideAnalysisInput, type SlideTask, type ChunkJobData, type FinalizeJobData } from './queue.js';
 export { analysisRequestSchema, idSchema, viewerConfig, type AnalysisRequest, type AnalysisSummary, type OverlayInfo, type SlideSummary, type SlideDetail, type ModelInfo, type JobState, type JobStatus, type Mpp, type ColormapTable, type ViewerConfig } from './api.js';
 export { parseContract, describeIssues } from './parse.js';

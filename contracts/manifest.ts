@@ -7,6 +7,7 @@
  * writer may add some).
  */
 import { z } from 'zod';
+import { analysisSpecSchema } from './analysis.js';
 import { OUTPUT_METHOD } from './names.js';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -31,6 +32,14 @@ export const overlayEntrySchema = z.looseObject({
 
 const mppSchema = z.object({ x: z.number().positive(), y: z.number().positive() });
 
+/**
+ * What the analysis was asked to compute (its AnalysisSpec, file paths absolute) and which version
+ * of the weights answered (`modelIdentity`): a rerun with other settings is told apart from a
+ * finished one. Optional: manifests written before it lack it.
+ */
+export const analysisRecordSchema = analysisSpecSchema.extend({ modelIdentity: z.string() });
+export type AnalysisRecord = z.output<typeof analysisRecordSchema>;
+
 export const manifestSchema = z.looseObject({
   version: z.literal(1),
   slide: z.looseObject({ path: z.string(), name: z.string(), width: z.number().int().positive(), height: z.number().int().positive(), mpp: mppSchema.optional(), magnification: z.number().optional() }),
@@ -41,6 +50,7 @@ export const manifestSchema = z.looseObject({
   overlays: z.array(overlayEntrySchema),
   /** the model's own output (class probabilities), same shape as overlays */
   outputs: z.array(overlayEntrySchema).optional(),
+  analysis: analysisRecordSchema.optional(),
   seconds: z.number(),
   created: z.string(),
 });

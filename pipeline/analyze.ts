@@ -6,7 +6,7 @@
  * replays the journal and computes only the missing batches; outputs are byte-identical.
  */
 import { mkdir, rm } from 'node:fs/promises';
-import { basename, extname, join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { concatMap, from, lastValueFrom, mergeMap } from 'rxjs';
 import sharp from 'sharp';
 import { SdsError } from '../core/errors.js';
@@ -18,6 +18,11 @@ import { BatchJournal, type BatchMaps } from './journal.js';
 import { writeManifest } from './outputs.js';
 import { OverlayWriter } from './overlay-writer.js';
 import { planAnalysis, type OverlaySpec, type Plan } from './plan.js';
+import { claimAnalysisDir } from './results-dir.js';
+import { assertUnlocked, lockAnalysisDir, type DirLock } from './lock.js';
+import { analysisRecord, refuseOtherAnalysis } from './existing-analysis.js';
+
+export { analysisDir } from './results-dir.js';
 
 export interface AnalyzeProgress {
   /** patches finished (computed or replayed) */
@@ -33,6 +38,8 @@ export interface AnalyzeOptions extends SlideAnalysisInput {
   workers?: number;
   /** Keep finished batches on disk so a rerun resumes (default true). */
   journal?: boolean;
+  /** Replace a finished analysis made with other settings (the server's re-analysis); without it such a folder is refused. */
+  replace?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: AnalyzeProgress) => void;
   /** Called once the plan is known (patch count, overlays). */
@@ -53,10 +60,6 @@ export interface AnalyzeResult {
   manifest: Manifest;
   plan: Plan;
   stats: AnalyzeStats;
-}
-
-export function analysisDir(out: string, slide: string): string {
-  return join(out, basename(slide, extname(slide)));
 }
 
 /** Model output probabilities as patch maps of the outputs' size (segmentation: mean-pooled). */
@@ -132,6 +135,8 @@ export class AnalysisSession {
     readonly slide: Slide,
     readonly plan: Plan,
     readonly journal: BatchJournal,
+    /** this run's hold on the results folder (fresh sessions: one writer at a time) */
+    private readonly lock?: DirLock,
   ) {}
 
   /**
@@ -142,9 +147,15 @@ export class AnalysisSession {
   static async open(o: AnalyzeOptions, { fresh = true }: { fresh?: boolean } = {}): Promise<AnalysisSession> {
     // defaults filled and every field checked before anything is opened or written
     const spec = parseContract(slideAnalysisSchema, o, 'analysis');
-    const dir = analysisDir(spec.out, o.slide);
     const slide = await openSlide(o.slide);
+    let lock: DirLock | undefined;
     try {
+      // the slide's own folder (another slide's of the same name is left alone), one writer at a time
+      const dir = await claimAnalysisDir(spec.out, o.slide);
+      if (fresh) lock = await lockAnalysisDir(dir);
+      else await assertUnlocked(dir);
+      // a finished analysis of other settings is not overwritten unless asked to
+      if (fresh && !o.replace) await refuseOtherAnalysis(dir, spec);
       await mkdir(dir, { recursive: true });
       const mask = await detectTissue(slide);
       const plan = await planAnalysis(slide, mask, spec);
@@ -156,9 +167,10 @@ export class AnalysisSession {
         await writeMaskPng(mask, join(dir, 'tissue-mask.png'));
       }
       o.onPlan?.(plan);
-      return new AnalysisSession(o, spec, dir, slide, plan, journal);
+      return new AnalysisSession(o, spec, dir, slide, plan, journal, lock);
     } catch (err) {
       await slide.close();
+      await lock?.release();
       throw err;
     }
   }
@@ -176,11 +188,11 @@ export class AnalysisSession {
     for (const variant of spec.variants)
       for (const method of spec.methods)
         jobs.push(
-          wp.attribute({ variant, method, data: Float32Array.from(data), shape: [n, 3, P, P], layers: spec.layers, targets: spec.target === undefined ? undefined : [spec.target], steps: spec.steps, mapsOnly: true }).then((res) => {
+          wp.attribute({ variant, method, data, shape: [n, 3, P, P], layers: spec.layers, targets: spec.target === undefined ? undefined : [spec.target], steps: spec.steps, mapsOnly: true }).then((res) => {
             for (const r of res.layers) maps.set(overlayKey({ variant, method, layer: r.layer }), r.map);
           }),
         );
-    if (plan.outputs.length) jobs.push(wp.forward({ variant: 'original', data: Float32Array.from(data), shape: [n, 3, P, P] }).then((r) => outputMaps(r.logits, r.shape, plan.outputs, P).forEach((v, k) => maps.set(k, v))));
+    if (plan.outputs.length) jobs.push(wp.forward({ variant: 'original', data, shape: [n, 3, P, P] }).then((r) => outputMaps(r.logits, r.shape, plan.outputs, P).forEach((v, k) => maps.set(k, v))));
     await Promise.all(jobs);
     return maps;
   }
@@ -293,6 +305,7 @@ export class AnalysisSession {
       tissueMask: 'tissue-mask.png',
       overlays,
       outputs,
+      analysis: await analysisRecord(spec),
       seconds,
       created: new Date().toISOString(),
     };
@@ -310,6 +323,7 @@ export class AnalysisSession {
   async close(): Promise<void> {
     await this.closePool();
     await this.slide.close();
+    await this.lock?.release();
   }
 }
 

@@ -8,12 +8,13 @@
  * (`failParentOnFailure`) with its reason, and the other slides go on.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { FlowProducer, Queue, type Job, type JobState, type JobsOptions } from 'bullmq';
 import { SdsError } from '../core/errors.js';
-import { AnalysisSession, analysisDir } from '../pipeline/index.js';
-import { MANIFEST_FILE, type ChunkJobData, type FinalizeJobData } from '../contracts/index.js';
+import { AnalysisSession } from '../pipeline/index.js';
+import { existingAnalysis, otherAnalysisError } from '../pipeline/existing-analysis.js';
+import { claimAnalysisDir } from '../pipeline/results-dir.js';
+import type { ChunkJobData, FinalizeJobData } from '../contracts/index.js';
 import { chunkKind, chunkRanges, finalizeKind, SessionCache, type ChunkOptions } from './analysis-jobs.js';
 import { slideStatus } from './bull-status.js';
 import { runWorker } from './bull-worker.js';
@@ -124,8 +125,22 @@ export class BullQueue implements BatchQueue {
     const slide = resolve(task.slide);
     const name = basename(slide);
     const options = portable(task.options);
-    const dir = analysisDir(options.out, slide);
-    if (!task.replace && existsSync(join(dir, MANIFEST_FILE))) return { slide: name, state: 'done-earlier' };
+    let dir: string;
+    try {
+      // the slide's own folder from now on (workers find it by the same rule: pipeline/results-dir.ts)
+      dir = await claimAnalysisDir(options.out, slide);
+    } catch (err) {
+      return { slide: name, state: 'failed', note: (err as Error).message.split('\n')[0] };
+    }
+    if (!task.replace) {
+      // a finished analysis counts only when it is the one asked for; another one is not overwritten
+      const prior = await existingAnalysis(dir, options);
+      if (prior.state === 'same') return { slide: name, state: 'done-earlier' };
+      if (prior.state === 'different') {
+        const err = otherAnalysisError(dir, prior.differences);
+        return { slide: name, state: 'failed', note: `${err.message}; ${err.suggestion}` };
+      }
+    }
     const id = slideJobId(dir);
     // re-enqueueing a queued slide is a no-op; a finished or failed one is replaced (a retry)
     const old = await this.queue.getJob(id);
@@ -141,7 +156,7 @@ export class BullQueue implements BatchQueue {
     // plan once here: tissue mask, patch grid, and the journal that chunk jobs fill
     let batches: number, patches: number;
     try {
-      const session = await AnalysisSession.open({ ...options, slide, workers: 1 });
+      const session = await AnalysisSession.open({ ...options, slide, workers: 1, replace: task.replace });
       batches = session.plan.batches.length;
       patches = session.plan.patches.length;
       await session.close();

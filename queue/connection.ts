@@ -45,9 +45,19 @@ export function parseRedisUrl(url: string, { password, env = process.env }: Pick
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = u.port ? Number(u.port) : 6379;
   const db = path ? Number(path) : 0;
+  // Redis numbers its databases 0..N-1 with N a server setting (16 by default); no server has more than 2^31
+  if (!Number.isSafeInteger(db) || db > MAX_DB) throw badDb(url, path);
   const username = decodeURIComponent(u.username) || env.SDS_REDIS_USERNAME || undefined;
   const pass = password ?? (decodeURIComponent(u.password) || env.SDS_REDIS_PASSWORD || undefined);
   return { host, port, db, username, password: pass, tls, display: `${u.protocol}//${u.hostname}:${port}/${db}` };
+}
+
+const MAX_DB = 2 ** 31 - 1;
+
+function badDb(url: string, db: string): SdsError {
+  return new SdsError('BAD_ARGUMENT', `--queue ${url.replace(/\/\/[^@/]*@/, '//***@')}: database ${db} is out of range`, {
+    suggestion: 'give a database number the server has: redis://HOST:PORT/0 to /15 on a default Redis (its `databases` setting)',
+  });
 }
 
 function badUrl(url: string): SdsError {
@@ -86,22 +96,44 @@ function readCa(path: string): Buffer {
 /** Connects once, authenticates and pings; throws a QUEUE_UNAVAILABLE SdsError within about the timeout. */
 export async function checkRedis(t: RedisTarget, o: Pick<ConnectOptions, 'connectTimeoutMs' | 'env'> = {}): Promise<void> {
   const timeout = o.connectTimeoutMs ?? 5000;
-  const client = new Redis({ ...redisOptions(t, o), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, reconnectOnError: () => false });
+  // db 0 here: the database is selected below, where a refusal is an error (ioredis only reports a
+  // failed SELECT as an event and goes on in database 0)
+  const client = new Redis({ ...redisOptions(t, o), db: 0, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, reconnectOnError: () => false });
   let lastError: Error | undefined;
   client.on('error', (err: Error) => (lastError ??= err)); // reported below; without a listener ioredis prints it
   let timer: NodeJS.Timeout | undefined;
   try {
     const expired = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('ETIMEDOUT')), timeout + 500)));
+    let selectError: Error | undefined;
     await Promise.race([(async () => {
       await client.connect();
       await client.ping();
+      if (t.db !== 0) await client.select(t.db).catch((err: Error) => (selectError = err));
     })(), expired]);
+    if (selectError) throw await noDatabase(client, t, selectError);
   } catch (err) {
+    if (err instanceof SdsError) throw err;
     throw unreachable(t, lastError ?? (err as Error), timeout);
   } finally {
     clearTimeout(timer);
     client.disconnect();
   }
+}
+
+/** A database the server refused to SELECT: out of its range (the count when the server tells it), or a server with one database. */
+async function noDatabase(client: Redis, t: RedisTarget, err: Error): Promise<SdsError> {
+  let count: number | undefined;
+  try {
+    const r = (await client.config('GET', 'databases')) as unknown as string[];
+    count = Number(r[1]) || undefined;
+  } catch {
+    // CONFIG may be disabled (managed Redis): the server's own words below
+  }
+  const range = /out of range/i.test(err.message);
+  return new SdsError('QUEUE_UNAVAILABLE', `Redis at ${t.display} has no database ${t.db}${count ? ` (it has ${count}: 0-${count - 1})` : ''}: ${err.message}`, {
+    suggestion: range ? `use a database number the server has${count ? ` (0-${count - 1})` : ''}, or raise its \`databases\` setting` : 'this server offers database 0 only: drop /DB from --queue',
+    cause: err,
+  });
 }
 
 function unreachable(t: RedisTarget, err: Error, timeout: number): SdsError {

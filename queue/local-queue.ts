@@ -3,10 +3,10 @@
  * process, each analysed whole (compute and stitch stream together); a failing slide is recorded
  * with its reason and the rest go on.
  */
-import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { MANIFEST_FILE } from '../contracts/index.js';
-import { analysisDir, analyzeSlideToDir } from '../pipeline/index.js';
+import { basename } from 'node:path';
+import { analyzeSlideToDir } from '../pipeline/index.js';
+import { otherAnalysisError, existingAnalysis } from '../pipeline/existing-analysis.js';
+import { claimAnalysisDir } from '../pipeline/results-dir.js';
 import type { BatchQueue, EnqueueOutcome, SlideStatus, SlideTask, WorkOptions } from './types.js';
 
 interface Entry {
@@ -23,16 +23,35 @@ export class LocalQueue implements BatchQueue {
   async enqueue(tasks: SlideTask[]): Promise<EnqueueOutcome[]> {
     const out: EnqueueOutcome[] = [];
     for (const task of tasks) {
-      const dir = analysisDir(task.options.out, task.slide);
       const slide = basename(task.slide);
       const index = this.enqueued++;
+      const status = (dir: string, state: SlideStatus['state'], note?: string): SlideStatus => ({ slide, dir, state, chunks: { done: state === 'done' ? 1 : 0, total: 1 }, batches: { done: 0, total: 0 }, retries: 0, note });
+      let dir: string;
+      try {
+        // the slide's own folder from now on: another slide of the same name gets another
+        dir = await claimAnalysisDir(task.options.out, task.slide);
+      } catch (err) {
+        const note = (err as Error).message.split('\n')[0];
+        this.entries.push({ task, index, status: status(task.options.out, 'failed', note) });
+        out.push({ slide, state: 'failed', note });
+        continue;
+      }
       const existing = this.entries.find((e) => e.status.dir === dir && e.status.state === 'queued');
       if (existing) {
         out.push({ slide, state: 'already-queued' });
         continue;
       }
-      const done = !task.replace && existsSync(join(dir, MANIFEST_FILE));
-      this.entries.push({ task, index, status: { slide, dir, state: done ? 'done' : 'queued', chunks: { done: done ? 1 : 0, total: 1 }, batches: { done: 0, total: 0 }, retries: 0, note: done ? 'done earlier' : undefined } });
+      // a finished analysis counts only when it is the one asked for; another one is not overwritten
+      const prior = task.replace ? { state: 'none' as const } : await existingAnalysis(dir, task.options);
+      if (prior.state === 'different') {
+        const err = otherAnalysisError(dir, prior.differences);
+        const note = `${err.message}; ${err.suggestion}`;
+        this.entries.push({ task, index, status: status(dir, 'failed', note) });
+        out.push({ slide, state: 'failed', note });
+        continue;
+      }
+      const done = prior.state === 'same';
+      this.entries.push({ task, index, status: status(dir, done ? 'done' : 'queued', done ? 'done earlier' : undefined) });
       out.push({ slide, state: done ? 'done-earlier' : 'enqueued', chunks: 1 });
     }
     return out;
@@ -52,6 +71,7 @@ export class LocalQueue implements BatchQueue {
           ...task.options,
           slide: task.slide,
           workers,
+          replace: task.replace,
           signal,
           onPlan: (plan) => (status.batches.total = plan.batches.length),
           onProgress: (p) => listener?.progress?.(job, p.done, p.total, p.reused ? `(${p.reused} from journal)` : ''),
@@ -62,6 +82,12 @@ export class LocalQueue implements BatchQueue {
         listener?.finished?.(job, { ok: true, seconds: r.stats.seconds });
       } catch (err) {
         const seconds = (performance.now() - t0) / 1000;
+        if (signal?.aborted) {
+          // stopped, not failed: its finished batches are journalled and the next run resumes
+          Object.assign(status, { state: 'queued', seconds, note: 'stopped (finished batches are journalled)' });
+          listener?.finished?.(job, { ok: false, seconds, message: status.note, released: true });
+          return;
+        }
         Object.assign(status, { state: 'failed', seconds, note: (err as Error).message.split('\n')[0] });
         listener?.finished?.(job, { ok: false, seconds, message: status.note, error: err });
       }

@@ -86,7 +86,7 @@ export interface WorkOptions {
 }
 
 export interface BatchQueue {
-  /** Adds slides; slides with a manifest are skipped (unless the task says `replace`), slides already queued are left as they are. */
+  /** Adds slides; a slide whose finished analysis matches the task is skipped (unless the task says `replace`), one finished with other settings is refused, slides already queued are left as they are. */
   enqueue(tasks: SlideTask[]): Promise<EnqueueOutcome[]>;
   /**
    * Works the queue: the local queue until it is empty, a distributed queue until `signal`

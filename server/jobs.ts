@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { realpath } from 'node:fs/promises';
 import type { JobStatus, SlideTask } from '../contracts/index.js';
-import { analysisDir } from '../pipeline/index.js';
+import { claimAnalysisDir } from '../pipeline/index.js';
 import type { BatchQueue, SlideStatus, WorkListener } from '../queue/index.js';
 
 export type { JobState, JobStatus } from '../contracts/index.js';
@@ -56,7 +56,8 @@ export class AnalysisJobs {
 
   /** Queues one slide's analysis; a slide whose analysis is already waiting or running gets that job. */
   async submit(slide: string, task: SlideTask): Promise<JobStatus> {
-    const dir = analysisDir(task.options.out, task.slide);
+    // claimed now: two same-stem slides submitted together get their own folders (pipeline/results-dir.ts)
+    const dir = await claimAnalysisDir(task.options.out, task.slide);
     const running = this.byDir.get(dir);
     if (running) return { ...running.status };
     const job: Job = { dir, status: { id: randomUUID(), slide, state: 'queued', done: 0, total: 0, rate: 0, eta: null } };

@@ -1,11 +1,12 @@
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { SdsError, formatError } from '../../core/errors.js';
 import { initEngine } from '../../models/index.js';
 import { isSlidePath, SLIDE_EXTENSIONS } from '../../slide/index.js';
 import { LocalQueue, type BatchQueue, type SlideStatus, type SlideTask, type WorkListener } from '../../queue/index.js';
 import { slideAnalysisFromFlags } from '../analysis-options.js';
-import { analyzeCommand } from './analyze.js';
+import { analyzeCommand, stoppedMessage } from './analyze.js';
+import { handleInterrupts, type Interruption } from '../interrupt.js';
 import { defineCommand, opt } from '../args.js';
 import { Progress, formatSeconds } from '../progress.js';
 import { printTable } from '../table.js';
@@ -36,20 +37,27 @@ export const batchCommand = defineCommand({
     if (o.queue) {
       // connect before loading the engine: an unreachable Redis is reported at once
       const q = await connectQueue({ ...o, queue: o.queue }, { chunkBatches: o.chunk, attempts: o.attempts, retryDelayMs: o['retry-delay'] * 1000 });
+      const stop = handleInterrupts({ stopping: 'stopping after the slide being planned (slides enqueued so far stay queued)', exitNow: 'slides enqueued so far stay queued; run the same command again to enqueue the rest' });
       try {
         await initEngine({ engine: o.backend });
-        return await enqueueAll(q, tasks, `sds worker --queue ${o.queue}${o['queue-name'] ? ` --queue-name ${o['queue-name']}` : ''}`);
+        return await enqueueAll(q, tasks, `sds worker --queue ${o.queue}${o['queue-name'] ? ` --queue-name ${o['queue-name']}` : ''}`, stop);
       } finally {
+        stop.dispose();
         await q.close();
       }
     }
-    await initEngine({ engine: o.backend });
-    return runLocally(new LocalQueue(), tasks, o.workers);
+    const stop = handleInterrupts({ stopping: 'stopping after the running batches (finished slides and batches are kept)', exitNow: 'finished slides and journalled batches are kept; run the same command again to resume' });
+    try {
+      await initEngine({ engine: o.backend });
+      return await runLocally(new LocalQueue(), tasks, o.workers, stop);
+    } finally {
+      stop.dispose();
+    }
   },
 });
 
 /** Slide after slide in this process, each with a progress line; a summary table at the end. */
-async function runLocally(q: BatchQueue, tasks: SlideTask[], workers: number | undefined): Promise<number> {
+async function runLocally(q: BatchQueue, tasks: SlideTask[], workers: number | undefined, stop: Interruption): Promise<number> {
   const t0 = performance.now();
   let worked = 0, workSeconds = 0;
   let bar: Progress | undefined;
@@ -62,15 +70,18 @@ async function runLocally(q: BatchQueue, tasks: SlideTask[], workers: number | u
       bar = undefined;
     },
     progress: (job, done, total, note) => (bar ??= new Progress(`[${job.index}/${job.of}] patches`, total)).update(done, note),
-    finished: (_job, r) => {
+    finished: (job, r) => {
       bar?.done();
-      if (!r.ok) process.stderr.write(`${formatError(r.error)}\n`);
+      if (r.released && job.slide) stopped.push(tasks[(job.index ?? 1) - 1]?.slide ?? job.slide);
+      else if (!r.ok) process.stderr.write(`${formatError(r.error)}\n`);
       worked++;
       workSeconds += r.seconds;
     },
   };
-  await q.enqueue(tasks);
-  await q.work({ workers, listener });
+  const stopped: string[] = [];
+  // slides that cannot be enqueued (another analysis in their folder) are reported now and in the table
+  for (const r of await q.enqueue(tasks)) if (r.state === 'failed') process.stderr.write(`error: ${r.slide}: ${r.note ?? 'not enqueued'}\n`);
+  await q.work({ workers, listener, signal: stop.signal });
   const slides = await q.status();
   process.stdout.write('\n');
   printTable(['slide', 'status', 'patches', 'time'], slides.map(localRow));
@@ -78,21 +89,33 @@ async function runLocally(q: BatchQueue, tasks: SlideTask[], workers: number | u
   const patches = slides.reduce((s, x) => s + (x.note === 'done earlier' ? 0 : (x.patches ?? 0)), 0);
   const secs = (performance.now() - t0) / 1000;
   process.stdout.write(`${slides.length} slides, ${failures} failed, ${patches} patches, ${formatSeconds(secs)} in all${patches ? ` (${(patches / secs).toFixed(2)} patches/s)` : ''}\n`);
+  if (stop.received) {
+    const done = slides.filter((s) => s.state === 'done').length;
+    const current = stopped[0] && tasks.find((t) => t.slide === stopped[0]);
+    const detail = current ? `${stoppedMessage(stop, current.options.out, current.slide, 'a rerun reuses them')}; ` : `sds: stopped by ${stop.received}: `;
+    process.stderr.write(`${detail}${done} of ${slides.length} slides are done; run the same command again to resume (finished slides are skipped)\n`);
+    return stop.exitCode;
+  }
   return failures ? 1 : 0;
 }
 
 function localRow(s: SlideStatus): string[] {
   if (s.note === 'done earlier') return [s.slide, 'done earlier', '-', '-'];
+  if (s.state === 'queued') return [s.slide, s.note ?? 'not started', '-', s.seconds === undefined ? '-' : formatSeconds(s.seconds)];
   const time = s.seconds === undefined ? '-' : formatSeconds(s.seconds);
   if (s.state === 'failed') return [s.slide, `failed: ${s.note ?? ''}`, '-', time];
   return [s.slide, `done${s.note ? ` (${s.note})` : ''}`, String(s.patches ?? '-'), time];
 }
 
 /** Plans each slide and enqueues its chunk jobs; prints what was enqueued. */
-async function enqueueAll(q: BatchQueue, tasks: SlideTask[], workerHint: string): Promise<number> {
+async function enqueueAll(q: BatchQueue, tasks: SlideTask[], workerHint: string, stop: Interruption): Promise<number> {
   const rows: string[][] = [];
   let failed = 0, enqueued = 0, jobs = 0;
   for (const [i, t] of tasks.entries()) {
+    if (stop.signal.aborted) {
+      rows.push(...tasks.slice(i).map((r) => [basename(r.slide), 'not enqueued (stopped)', '-', '-', '-', '']));
+      break;
+    }
     process.stderr.write(`sds: planning slide ${i + 1}/${tasks.length} ${t.slide}\n`);
     const [r] = await q.enqueue([t]);
     if (!r) continue;
@@ -108,5 +131,9 @@ async function enqueueAll(q: BatchQueue, tasks: SlideTask[], workerHint: string)
   printTable(['slide', 'status', 'chunks', 'batches', 'patches', 'note'], rows);
   process.stdout.write(`${tasks.length} slides: ${enqueued} enqueued (${jobs} jobs), ${tasks.length - enqueued - failed} skipped, ${failed} failed\n`);
   if (enqueued) process.stdout.write(`run on each machine: ${workerHint}   (progress: sds status --queue ...)\n`);
+  if (stop.received) {
+    process.stderr.write(`sds: stopped by ${stop.received}: ${enqueued} slides enqueued (they stay queued); run the same command again to enqueue the rest (queued and finished slides are skipped)\n`);
+    return stop.exitCode;
+  }
   return failed ? 1 : 0;
 }

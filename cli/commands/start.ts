@@ -4,14 +4,17 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
-import { MANIFEST_FILE, type MapMethod, type Variant } from '../../contracts/index.js';
+import type { MapMethod, Variant } from '../../contracts/index.js';
 import { describeModel, initEngine } from '../../models/index.js';
 import { analysisDir, analyzeSlideToDir } from '../../pipeline/index.js';
+import { existingAnalysis } from '../../pipeline/existing-analysis.js';
 import { DEFAULT_SAMPLE_PATH, ensureSample } from '../../slides-sample/index.js';
 import { defineCommand, opt } from '../args.js';
 import { BACKEND_OPTION } from '../common-options.js';
 import { Progress, formatSeconds } from '../progress.js';
 import { serveCommand } from './serve.js';
+import { stoppedMessage } from './analyze.js';
+import { handleInterrupts } from '../interrupt.js';
 
 const DEMO_MODELS_DIR = fileURLToPath(new URL('../../models-demo/', import.meta.url));
 const DEMO_MODELS = ['tumour-resnet18', 'tissue-unet34'] as const;
@@ -56,34 +59,55 @@ export const startCommand = defineCommand({
     const made = await ensureSample({ path: sample, width: o.size, height: o.size, seed: 1, mpp: 0.5, onProgress: (d) => rows.update(d) });
     if (made.created) rows.done();
     process.stderr.write(`sds: sample slide ${sample}${made.created ? ' (made now)' : ''}\n`);
-    await initEngine({ engine: o.backend });
     const results = resolve(o.results);
-    const models = DEMO_MODELS.map((m) => join(resolve(o.models), `${m}.safetensors`)).filter((w) => existsSync(w));
-    if (!models.length) throw new SdsError('FILE_NOT_FOUND', `no demo models in ${o.models}`, { suggestion: 'run `npm run train:demo` to train them, or pass --models DIR' });
-    for (const weights of o.quick ? models.slice(0, 1) : models) {
-      const name = basename(weights, '.safetensors');
-      const out = join(results, o.quick ? `${name}-quick` : name);
-      if (existsSync(join(analysisDir(out, sample), MANIFEST_FILE))) {
-        process.stderr.write(`sds: ${name}: cached analysis in ${analysisDir(out, sample)}\n`);
-        continue;
+    // from here until the viewer serves (serve has its own handlers): a signal stops the analysis at its next batch
+    const stop = handleInterrupts({ stopping: 'stopping after the running batches (finished ones are kept)', exitNow: 'batches journalled so far are kept; run sds start again to resume' });
+    let current: { out: string } | undefined;
+    try {
+      await initEngine({ engine: o.backend });
+      const models = DEMO_MODELS.map((m) => join(resolve(o.models), `${m}.safetensors`)).filter((w) => existsSync(w));
+      if (!models.length) throw new SdsError('FILE_NOT_FOUND', `no demo models in ${o.models}`, { suggestion: 'run `npm run train:demo` to train them, or pass --models DIR' });
+      for (const weights of o.quick ? models.slice(0, 1) : models) {
+        if (stop.signal.aborted) break;
+        const name = basename(weights, '.safetensors');
+        const out = join(results, o.quick ? `${name}-quick` : name);
+        const plan = await demoPlan(weights, o.quick ?? false);
+        const spec = { model: { kind: 'file' as const, weights }, ...plan };
+        // the cache counts only when it holds this analysis (demo models retrained, another plan: analyse again)
+        const cached = await existingAnalysis(analysisDir(out, sample), spec);
+        if (cached.state === 'same') {
+          process.stderr.write(`sds: ${name}: cached analysis in ${analysisDir(out, sample)}\n`);
+          continue;
+        }
+        if (cached.state === 'different') process.stderr.write(`sds: ${name}: the cached analysis was made otherwise (${cached.differences.join('; ')}); analysing again\n`);
+        process.stderr.write(`sds: ${name}: ${plan.methods.join(' + ')} at ${plan.layers.join(', ')} (${plan.variants.join(', ')})\n`);
+        await mkdir(out, { recursive: true });
+        current = { out };
+        let progress: Progress | undefined;
+        const r = await analyzeSlideToDir({
+          slide: sample,
+          out,
+          weightsLabel: `models-demo/${name}.safetensors`,
+          // patch, level, overlap, batch: the analysis defaults
+          ...spec,
+          // the demo's cache is start's own: an outdated one is replaced
+          replace: true,
+          workers: o.workers,
+          signal: stop.signal,
+          onPlan: (plan) => (progress = new Progress(`${name} patches`, plan.patches.length)),
+          onProgress: (p) => progress?.update(p.done, p.reused ? `(${p.reused} from an interrupted run)` : ''),
+        }).finally(() => progress?.done());
+        current = undefined;
+        process.stderr.write(`sds: ${name}: ${r.manifest.patches.count} patches, ${r.manifest.overlays.length + (r.manifest.outputs?.length ?? 0)} overlays in ${formatSeconds(r.stats.seconds)}\n`);
       }
-      const plan = await demoPlan(weights, o.quick ?? false);
-      process.stderr.write(`sds: ${name}: ${plan.methods.join(' + ')} at ${plan.layers.join(', ')} (${plan.variants.join(', ')})\n`);
-      await mkdir(out, { recursive: true });
-      let progress: Progress | undefined;
-      const r = await analyzeSlideToDir({
-        slide: sample,
-        out,
-        model: { kind: 'file', weights },
-        weightsLabel: `models-demo/${name}.safetensors`,
-        // patch, level, overlap, batch: the analysis defaults
-        ...plan,
-        workers: o.workers,
-        onPlan: (plan) => (progress = new Progress(`${name} patches`, plan.patches.length)),
-        onProgress: (p) => progress?.update(p.done, p.reused ? `(${p.reused} from an interrupted run)` : ''),
-      });
-      progress?.done();
-      process.stderr.write(`sds: ${name}: ${r.manifest.patches.count} patches, ${r.manifest.overlays.length + (r.manifest.outputs?.length ?? 0)} overlays in ${formatSeconds(r.stats.seconds)}\n`);
+    } catch (err) {
+      if (!stop.received) throw err;
+    } finally {
+      stop.dispose();
+    }
+    if (stop.received) {
+      process.stderr.write(`${current ? stoppedMessage(stop, current.out, sample, 'run sds start again to resume from them') : `sds: stopped by ${stop.received}; run sds start again to go on`}\n`);
+      return stop.exitCode;
     }
     process.stderr.write(`sds: ready in ${formatSeconds((performance.now() - t0) / 1000)}\n`);
     if (o['no-serve']) return 0;
