@@ -4,7 +4,8 @@
  * associated images, each encoded as JPEG.
  */
 import sharp from 'sharp';
-import type { Slide, SlideLevel } from '../slide/index.js';
+import { SdsError } from '../core/errors.js';
+import type { RgbImage, Slide, SlideLevel } from '../slide/index.js';
 import type { DzTile } from './deep-zoom.js';
 
 /** Deep Zoom layout of slide tiles (server/API.md). */
@@ -41,16 +42,26 @@ export async function renderSlideTile(slide: Slide, t: DzTile, quality: number):
   return img.jpeg({ quality }).toBuffer();
 }
 
-/** At most THUMBNAIL_MAX px: the slide's own thumbnail image when it has one, else its smallest level. */
+/**
+ * At most THUMBNAIL_MAX px: the slide's own thumbnail image when it has one and it can be read, else its
+ * smallest level. A thumbnail image the reader refuses (larger than its budget for associated images, or
+ * undecodable: a hostile or broken file) falls back to the smallest level, so the slide still gets a
+ * thumbnail and the route caches it; the reader remembers the refusal, so it is not retried per request.
+ */
 export async function renderThumbnail(slide: Slide, quality: number): Promise<Buffer> {
-  let width: number, height: number, data: Uint8Array;
+  let image: RgbImage | undefined;
   if (slide.associated.some((a) => a.name === 'thumbnail')) {
-    ({ width, height, data } = await slide.readAssociated('thumbnail'));
-  } else {
-    const level = slide.levels.at(-1)!;
-    ({ width, height } = level);
-    data = await slide.readRegion(level.index, 0, 0, width, height);
+    try {
+      image = await slide.readAssociated('thumbnail');
+    } catch (err) {
+      if (!(err instanceof SdsError) || err.code === 'ABORTED') throw err;
+    }
   }
+  if (!image) {
+    const level = slide.levels.at(-1)!;
+    image = { width: level.width, height: level.height, data: await slide.readRegion(level.index, 0, 0, level.width, level.height) };
+  }
+  const { width, height, data } = image;
   return sharp(data, { raw: { width, height, channels: 3 } })
     .resize(THUMBNAIL_MAX, THUMBNAIL_MAX, { fit: 'inside', withoutEnlargement: true })
     .jpeg({ quality })

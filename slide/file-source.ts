@@ -3,7 +3,8 @@
  * Every read is bounded by the real file size, so a truncated or corrupt file becomes a clear error
  * instead of a silently zero-filled tile or a multi-gigabyte allocation.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { SdsError } from '../core/errors.js';
 
@@ -29,19 +30,30 @@ export class FileSource {
     readonly size: number,
   ) {}
 
+  /**
+   * Only regular files are opened (symlinks to them are fine). The type is checked before open(), because
+   * opening a FIFO for reading blocks until a writer appears (forever), and again on the open handle (fstat),
+   * because the path may be replaced in between; the open itself is non-blocking so that race cannot hang.
+   */
   static async open(path: string): Promise<FileSource> {
+    let before: Stats;
+    try {
+      before = await stat(path);
+    } catch (cause) {
+      throw openError(path, cause);
+    }
+    if (!before.isFile()) throw notRegular(path, before);
     let handle: FileHandle;
     try {
-      handle = await open(path, 'r');
+      // O_NONBLOCK changes nothing for a regular file; for a FIFO swapped in after stat() it makes open() return.
+      handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
     } catch (cause) {
-      const code = (cause as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new SdsError('FILE_NOT_FOUND', `slide not found: ${path}`, { suggestion: 'check the path', cause });
-      throw new SdsError('SLIDE_UNREADABLE', `cannot open ${path}: ${(cause as Error).message}`, { suggestion: 'check the file permissions', cause });
+      throw openError(path, cause);
     }
     try {
-      const stat = await handle.stat();
-      if (!stat.isFile()) throw new SdsError('SLIDE_UNREADABLE', `${path} is not a regular file`, { suggestion: 'pass a slide file, not a folder' });
-      return new FileSource(handle, path, stat.size);
+      const after = await handle.stat();
+      if (!after.isFile()) throw notRegular(path, after);
+      return new FileSource(handle, path, after.size);
     } catch (err) {
       await handle.close();
       throw err;
@@ -109,4 +121,27 @@ export class FileSource {
       context: { path: this.path, offset, length, fileSize: this.size },
     });
   }
+}
+
+function openError(path: string, cause: unknown): SdsError {
+  const code = (cause as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new SdsError('FILE_NOT_FOUND', `slide not found: ${path}`, { suggestion: 'check the path', cause });
+  return new SdsError('SLIDE_UNREADABLE', `cannot open ${path}: ${(cause as Error).message}`, { suggestion: 'check the file permissions', cause, context: { path } });
+}
+
+/** What a path that is not a regular file is, for the message. */
+function notRegular(path: string, st: Stats): SdsError {
+  const kind = st.isDirectory()
+    ? 'a folder'
+    : st.isFIFO()
+      ? 'a named pipe (FIFO)'
+      : st.isSocket()
+        ? 'a socket'
+        : st.isCharacterDevice() || st.isBlockDevice()
+          ? 'a device'
+          : 'something else';
+  return new SdsError('SLIDE_UNREADABLE', `${path} is not a regular file but ${kind}; sds reads slides only from regular files`, {
+    suggestion: st.isDirectory() ? 'pass a slide file, not a folder' : 'copy the slide to a regular file and pass that',
+    context: { path, kind },
+  });
 }

@@ -9,3 +9,4 @@ export { otsuThreshold } from './otsu.js';
 export { patchGrid, tissuePatches, type Patch, type PatchSpec } from './grid.js';
 export { halve } from './downsample.js';
 export { SLIDE_EXTENSIONS, isSlidePath } from './formats.js';
+export { MAX_ASSOCIATED_PIXELS, MAX_BLOCK_PIXELS, MAX_IMAGE_SIDE, MAX_TILE_SIDE } from './limits.js';

@@ -6,7 +6,8 @@ import { SdsError } from '../core/errors.js';
 import { compressionName, createTileDecoder, type CodecSettings, type TileDecoder } from './decoders/index.js';
 import { halve } from './downsample.js';
 import { FileSource } from './file-source.js';
-import { composeRegion, WHITE, type TileGrid } from './region.js';
+import { describePixels, MAX_ASSOCIATED_PIXELS, MAX_BLOCK_PIXELS, VIRTUAL_TILE_MAX, VIRTUAL_TILE_MIN } from './limits.js';
+import { blankTile, composeRegion, composeTiles, type TileGrid } from './region.js';
 import { layoutSlide } from './slide-metadata.js';
 import { readDirectories, type TiffDirectory } from './tiff-directory.js';
 import { DEFAULT_CACHE_BYTES, TileCache } from './tile-cache.js';
@@ -32,8 +33,15 @@ interface LevelSource {
   tile(col: number, row: number): Promise<RgbImage>;
 }
 
+/** The smallest stored level: virtual levels below it ask its tile table which of their tiles are blank. */
+interface StoredBase {
+  dir: TiffDirectory;
+  level: SlideLevel;
+}
+
 export class Slide {
   private closed = false;
+  private readonly associatedFailures = new Map<string, SdsError>();
 
   private constructor(
     private readonly file: FileSource,
@@ -90,8 +98,9 @@ export class Slide {
       return tiffLevel(file, dir, decoder, level, cache);
     });
     const smallest = options.smallestLevelSize ?? 512;
+    const stored: StoredBase = { dir: layout.levels.at(-1)!, level: sources.at(-1)!.level };
     while (smallest > 0 && Math.max(sources.at(-1)!.level.width, sources.at(-1)!.level.height) > smallest) {
-      sources.push(virtualLevel(sources.at(-1)!, sources.length, cache, concurrency));
+      sources.push(virtualLevel(sources.at(-1)!, sources.length, cache, concurrency, stored));
     }
     if (options.probe ?? true) await sources[layout.levels.length - 1]!.tile(0, 0);
 
@@ -159,7 +168,11 @@ export class Slide {
     return composeRegion(gridOf(source.level), lx, ly, width, height, (c, r) => source.tile(c, r), { signal: options.signal, concurrency: this.concurrency });
   }
 
-  /** RGB of an associated image ('thumbnail', 'label', 'macro'), read strip by strip; not cached. */
+  /**
+   * RGB of an associated image ('thumbnail', 'label', 'macro'), read strip by strip; not cached. One larger than
+   * MAX_ASSOCIATED_PIXELS is refused (SLIDE_TOO_LARGE) before anything is read; a refusal or a decode failure is
+   * remembered, so asking again costs nothing.
+   */
   async readAssociated(name: string, options: ReadOptions = {}): Promise<RgbImage> {
     this.assertOpen();
     const dir = this.associatedDirs.get(name);
@@ -169,13 +182,34 @@ export class Slide {
         suggestion: 'see `sds info <slide>`',
       });
     }
-    const decoder = createTileDecoder(codecSettings(dir), this.file.name);
-    const grid: TileGrid = { width: dir.width, height: dir.height, tileWidth: dir.blockWidth, tileHeight: dir.blockHeight };
-    const data = await composeRegion(grid, 0, 0, dir.width, dir.height, (col, row) => readBlock(this.file, dir, decoder, row * dir.blocksAcross + col, `${name} strip ${row}`), {
-      signal: options.signal,
-      concurrency: this.concurrency,
-    });
-    return { width: dir.width, height: dir.height, data };
+    const failed = this.associatedFailures.get(name);
+    if (failed) throw failed;
+    try {
+      const pixels = dir.width * dir.height;
+      if (pixels > MAX_ASSOCIATED_PIXELS) {
+        throw new SdsError(
+          'SLIDE_TOO_LARGE',
+          `${this.file.name}: its ${name} image declares ${dir.width}x${dir.height} px (${describePixels(pixels)}), more than the ${describePixels(MAX_ASSOCIATED_PIXELS)} sds decodes for an associated image`,
+          {
+            suggestion: 'the file is probably corrupt; its pyramid levels can still be read',
+            context: { path: this.file.path, image: name, width: dir.width, height: dir.height, budget: MAX_ASSOCIATED_PIXELS, directory: dir.index },
+          },
+        );
+      }
+      const decoder = createTileDecoder(codecSettings(dir), this.file.name);
+      const grid: TileGrid = { width: dir.width, height: dir.height, tileWidth: dir.blockWidth, tileHeight: dir.blockHeight };
+      const data = await composeRegion(grid, 0, 0, dir.width, dir.height, (col, row) => readBlock(this.file, dir, decoder, row * dir.blocksAcross + col, `${name} strip ${row}`, MAX_ASSOCIATED_PIXELS), {
+        signal: options.signal,
+        concurrency: this.concurrency,
+      });
+      return { width: dir.width, height: dir.height, data };
+    } catch (err) {
+      // What the file says does not change while it is open: remember refusals and undecodable data (not I/O errors, not aborts).
+      if (err instanceof SdsError && (err.code === 'SLIDE_TOO_LARGE' || err.code === 'SLIDE_UNSUPPORTED' || err.context?.['block'] !== undefined)) {
+        this.associatedFailures.set(name, err);
+      }
+      throw err;
+    }
   }
 
   async close(): Promise<void> {
@@ -221,11 +255,21 @@ function tiffLevel(file: FileSource, dir: TiffDirectory, decoder: TileDecoder, l
 }
 
 /** One tile or strip: its bytes, decoded; errors name the file and the block. */
-async function readBlock(file: FileSource, dir: TiffDirectory, decoder: TileDecoder, index: number, what: string): Promise<RgbImage> {
+async function readBlock(file: FileSource, dir: TiffDirectory, decoder: TileDecoder, index: number, what: string, budget = MAX_BLOCK_PIXELS): Promise<RgbImage> {
   const count = dir.byteCounts[index]!;
   // Writers leave empty tiles (0 bytes) where there is nothing to store: white, as OpenSlide shows them.
-  if (count === 0) return { width: dir.blockWidth, height: dir.blockHeight, data: new Uint8Array(dir.blockWidth * dir.blockHeight * 3).fill(WHITE) };
-  const bytes = await file.read(dir.offsets[index]!, count, what);
+  if (count === 0) return blankTile(dir.blockWidth, dir.blockHeight);
+  // Checked before a byte is read: every decoder's output is bounded by this declared size.
+  const pixels = dir.blockWidth * dir.blockHeight;
+  if (pixels > budget) {
+    throw new SdsError('SLIDE_TOO_LARGE', `${file.name}: ${what} is ${dir.blockWidth}x${dir.blockHeight} px (${describePixels(pixels)}), more than the ${describePixels(budget)} sds decodes at once`, {
+      suggestion: 'the file is corrupt, or its tiles are far larger than slides use; re-tile it, e.g. `vips tiffsave in out.tif --tile --pyramid`',
+      context: { path: file.path, directory: dir.index, block: index, width: dir.blockWidth, height: dir.blockHeight, budget },
+    });
+  }
+  // Uncompressed data past the block's own size is never used: do not read it.
+  const length = dir.compression === 1 ? Math.min(count, pixels * dir.samplesPerPixel) : count;
+  const bytes = await file.read(dir.offsets[index]!, length, what);
   try {
     return await decoder.decode(bytes);
   } catch (cause) {
@@ -240,32 +284,57 @@ async function readBlock(file: FileSource, dir: TiffDirectory, decoder: TileDeco
   }
 }
 
-/** A level the file lacks: each tile is the 2x2 box average of the matching 2x-size area of the level above. */
-function virtualLevel(parent: LevelSource, index: number, cache: TileCache, concurrency: number): LevelSource {
+/** Virtual tiles as large as their parent's, within [VIRTUAL_TILE_MIN, VIRTUAL_TILE_MAX]: never a huge area, never millions of tiny tiles. */
+function virtualTileSide(parent: number): number {
+  return Math.min(VIRTUAL_TILE_MAX, Math.max(VIRTUAL_TILE_MIN, parent));
+}
+
+/**
+ * A level the file lacks: each tile is the 2x2 box average of the matching 2x-size area of the level above.
+ * A tile over an area the file stores no data for is blank, known from the stored level's tile table alone,
+ * without visiting the levels in between (which for a huge blank slide would be billions of tiles).
+ */
+function virtualLevel(parent: LevelSource, index: number, cache: TileCache, concurrency: number, base: StoredBase): LevelSource {
   const p = parent.level;
   const level: SlideLevel = {
     index,
     width: Math.ceil(p.width / 2),
     height: Math.ceil(p.height / 2),
     downsample: p.downsample * 2,
-    tileWidth: p.tileWidth,
-    tileHeight: p.tileHeight,
+    tileWidth: virtualTileSide(p.tileWidth),
+    tileHeight: virtualTileSide(p.tileHeight),
     compression: p.compression,
     compressionName: p.compressionName,
     virtual: true,
   };
   const parentGrid = gridOf(p);
+  // Stored-level pixels per pixel of this level (a power of two: every virtual level halves the one above).
+  const scale = 2 ** (index - base.level.index);
+  const blank = (col: number, row: number): boolean => {
+    const { dir } = base;
+    const x0 = col * level.tileWidth * scale;
+    const y0 = row * level.tileHeight * scale;
+    const x1 = Math.min((col + 1) * level.tileWidth * scale, dir.width);
+    const y1 = Math.min((row + 1) * level.tileHeight * scale, dir.height);
+    for (let r = Math.floor(y0 / dir.blockHeight); r * dir.blockHeight < y1; r++) {
+      for (let c = Math.floor(x0 / dir.blockWidth); c * dir.blockWidth < x1; c++) if (dir.byteCounts[r * dir.blocksAcross + c] !== 0) return false;
+    }
+    return true;
+  };
   return {
     level,
     tile: (col, row) =>
       cache.get(`${index}:${col}:${row}`, async () => {
+        const tw = Math.min(level.tileWidth, level.width - col * level.tileWidth);
+        const th = Math.min(level.tileHeight, level.height - row * level.tileHeight);
+        if (blank(col, row)) return blankTile(tw, th);
         const px = 2 * col * level.tileWidth;
         const py = 2 * row * level.tileHeight;
         // Only the part inside the parent, so edge pixels average tissue and never white padding.
         const w = Math.min(2 * level.tileWidth, p.width - px);
         const h = Math.min(2 * level.tileHeight, p.height - py);
-        const data = await composeRegion(parentGrid, px, py, w, h, (c, r) => parent.tile(c, r), { concurrency });
-        return halve({ width: w, height: h, data });
+        const data = await composeTiles(parentGrid, px, py, w, h, (c, r) => parent.tile(c, r), { concurrency });
+        return data ? halve({ width: w, height: h, data }) : blankTile(tw, th);
       }),
   };
 }

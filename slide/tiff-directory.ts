@@ -5,6 +5,7 @@
 import { GeoTIFF, type ImageFileDirectory } from 'geotiff';
 import { SdsError } from '../core/errors.js';
 import type { FileSource } from './file-source.js';
+import { MAX_IMAGE_SIDE, MAX_TILE_SIDE } from './limits.js';
 
 /** No real slide has more; a larger chain means a corrupt file, not a big one. */
 const MAX_DIRECTORIES = 1024;
@@ -41,21 +42,55 @@ export interface TiffDirectory {
   byteCounts: Float64Array;
 }
 
+/** Bytes per value of the TIFF field types geotiff reads; other types are skipped by it, and here. */
+const TYPE_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8 };
+/** LONG8, SLONG8, IFD8: geotiff turns them into Numbers and throws on values above 2^53. */
+const WIDE_TYPES = new Set([16, 17, 18]);
+/** The tags holding per-block tables: their values must each have bytes of their own in the file. */
+const TABLE_TAGS = new Set([273, 279, 324, 325]);
+const TAG_NAMES: Record<number, string> = {
+  256: 'ImageWidth',
+  257: 'ImageLength',
+  258: 'BitsPerSample',
+  270: 'ImageDescription',
+  273: 'StripOffsets',
+  279: 'StripByteCounts',
+  322: 'TileWidth',
+  323: 'TileLength',
+  324: 'TileOffsets',
+  325: 'TileByteCounts',
+  347: 'JPEGTables',
+};
+
+interface TiffFormat {
+  littleEndian: boolean;
+  bigTiff: boolean;
+}
+
 export async function readDirectories(file: FileSource): Promise<TiffDirectory[]> {
+  if (file.size < 8) {
+    throw new SdsError('SLIDE_UNREADABLE', `${file.name} is not a TIFF file: it has ${file.size} bytes, fewer than a TIFF header (8); it is empty or truncated`, {
+      suggestion: 'pass a pyramidal TIFF or Aperio SVS slide; if this is one, copy or download it again',
+      context: { path: file.path, fileSize: file.size },
+    });
+  }
   let tiff: GeoTIFF;
   try {
     // geotiff's parser only calls fetch() and close() on its source; BaseSource's other members are unused.
     tiff = await GeoTIFF.fromSource(file.asGeoTiffSource() as unknown as Parameters<typeof GeoTIFF.fromSource>[0]);
   } catch (cause) {
     if (cause instanceof SdsError) throw cause;
-    throw new SdsError('SLIDE_UNREADABLE', `${file.name} is not a TIFF file (${(cause as Error).message})`, {
-      suggestion: 'pass a pyramidal TIFF or Aperio SVS slide',
+    const beyond = /exceeds MAX_SAFE_INTEGER/.test(String((cause as Error).message));
+    throw new SdsError('SLIDE_UNREADABLE', beyond ? `${file.name}: its BigTIFF header points to a first directory beyond byte 2^53, past the end of any file; the file is corrupt` : `${file.name} is not a TIFF file (${(cause as Error).message})`, {
+      suggestion: beyond ? 'copy or download the slide again' : 'pass a pyramidal TIFF or Aperio SVS slide',
       context: { path: file.path },
       cause,
     });
   }
+  const format: TiffFormat = { littleEndian: tiff.littleEndian, bigTiff: tiff.bigTiff };
   const dirs: TiffDirectory[] = [];
   const seen = new Set<number>();
+  const tables = { bytes: 0 };
   let offset = tiff.firstIFDOffset;
   for (let index = 0; offset !== 0; index++) {
     if (seen.has(offset) || index >= MAX_DIRECTORIES) {
@@ -65,21 +100,86 @@ export async function readDirectories(file: FileSource): Promise<TiffDirectory[]
       });
     }
     seen.add(offset);
+    // Our own pass over the entries first: geotiff allocates each array tag's values at parse time from the
+    // count the file claims, so a lying count must be caught before geotiff sees it.
+    const next = await checkDirectory(file, format, offset, index, tables);
     try {
       const ifd = await tiff.parser.parseFileDirectoryAt(offset);
       dirs.push(await describe(ifd, index, file));
-      offset = ifd.nextIFDByteOffset;
     } catch (cause) {
       if (cause instanceof SdsError) throw cause;
-      throw new SdsError('SLIDE_UNREADABLE', `${file.name}: TIFF directory ${index} cannot be parsed (${(cause as Error).message})`, {
+      const message = String((cause as Error).message);
+      const wide = /exceeds MAX_SAFE_INTEGER/.test(message);
+      throw new SdsError('SLIDE_UNREADABLE', `${file.name}: TIFF directory ${index} cannot be parsed (${wide ? 'a 64-bit value beyond 2^53, e.g. an offset past the end of any file' : message})`, {
         suggestion: 'the file is corrupt or truncated; copy or download it again',
         context: { path: file.path, directory: index, offset },
         cause,
       });
     }
+    offset = next;
   }
   if (dirs.length === 0) throw new SdsError('SLIDE_UNREADABLE', `${file.name} holds no TIFF directory`, { suggestion: 'the file is corrupt or truncated' });
   return dirs;
+}
+
+/**
+ * Reads the entry table of the directory at `offset` and checks every claim it makes about the file: the entries
+ * lie inside it, each tag's values lie inside it, 64-bit values fit a Number, the tile/strip tables of all
+ * directories together fit in the file (so directories cannot share one table a thousand times), and the next
+ * directory starts inside it. Returns the next directory's offset (0: none).
+ */
+async function checkDirectory(file: FileSource, format: TiffFormat, offset: number, index: number, tables: { bytes: number }): Promise<number> {
+  const { bigTiff, littleEndian } = format;
+  const countSize = bigTiff ? 8 : 2;
+  const entrySize = bigTiff ? 20 : 12;
+  const pointerSize = bigTiff ? 8 : 4;
+  const corrupt = (problem: string, context: Record<string, unknown> = {}) =>
+    new SdsError('SLIDE_UNREADABLE', `${file.name} is truncated or corrupt: ${problem}`, {
+      suggestion: 'copy or download the slide again and compare its size with the original',
+      context: { path: file.path, directory: index, fileSize: file.size, ...context },
+    });
+  if (offset >= file.size) throw corrupt(`TIFF directory ${index} would start at byte ${offset}, past the end of the file (${file.size} bytes)`);
+  if (offset + countSize > file.size) throw corrupt(`TIFF directory ${index} at byte ${offset} is cut off by the end of the file (${file.size} bytes)`);
+  const head = new DataView(toArrayBuffer(await file.read(offset, countSize, `the entry count of TIFF directory ${index}`)));
+  const count = bigTiff ? head.getBigUint64(0, littleEndian) : BigInt(head.getUint16(0, littleEndian));
+  // A classic TIFF cannot say more than 65535 (a 16-bit count); no writer needs more in a BigTIFF either.
+  if (count > 0xffffn) throw corrupt(`TIFF directory ${index} claims ${count} entries`);
+  const n = Number(count);
+  const table = new DataView(toArrayBuffer(await file.read(offset + countSize, n * entrySize + pointerSize, `TIFF directory ${index} (${n} entries)`)));
+  const word = (at: number): bigint => (bigTiff ? table.getBigUint64(at, littleEndian) : BigInt(table.getUint32(at, littleEndian)));
+  const size = BigInt(file.size);
+  for (let e = 0; e < n; e++) {
+    const at = e * entrySize;
+    const tag = table.getUint16(at, littleEndian);
+    const type = table.getUint16(at + 2, littleEndian);
+    const typeSize = TYPE_SIZE[type];
+    if (typeSize === undefined) continue; // geotiff skips tags of unknown types until asked for them; so do we
+    const values = word(at + 4);
+    const bytes = values * BigInt(typeSize);
+    const name = TAG_NAMES[tag] ? `${TAG_NAMES[tag]} (tag ${tag})` : `tag ${tag}`;
+    if (TABLE_TAGS.has(tag)) tables.bytes += Number(bytes > size ? size + 1n : bytes);
+    // The value field: the value itself when it fits there, else where the values are.
+    const field = word(at + (bigTiff ? 12 : 8));
+    if (bytes <= BigInt(pointerSize)) {
+      if (WIDE_TYPES.has(type) && values === 1n && field > BigInt(Number.MAX_SAFE_INTEGER)) {
+        throw corrupt(`${name} of TIFF directory ${index} holds ${field}, beyond 2^53 (an offset past the end of any file)`, { tag });
+      }
+      continue;
+    }
+    if (field + bytes > size) {
+      throw corrupt(`${name} of TIFF directory ${index} has ${values} values at bytes ${field}..${field + bytes}, past the end of the file (${file.size} bytes)`, { tag });
+    }
+  }
+  if (tables.bytes > file.size) {
+    throw corrupt(`the tile and strip tables of TIFF directories 0..${index} need ${tables.bytes} bytes, more than the file's ${file.size}: directories share tables`);
+  }
+  const next = word(n * entrySize);
+  if (next > size) throw corrupt(`TIFF directory ${index} says the next directory starts at byte ${next}, past the end of the file (${file.size} bytes)`);
+  return Number(next);
+}
+
+function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 }
 
 async function describe(ifd: ImageFileDirectory, index: number, file: FileSource): Promise<TiffDirectory> {
@@ -106,25 +206,42 @@ async function describe(ifd: ImageFileDirectory, index: number, file: FileSource
   const tiled = ifd.hasTag('TileWidth') && ifd.hasTag('TileOffsets');
   const blockWidth = tiled ? ((await num('TileWidth')) ?? 0) : width;
   const blockHeight = tiled ? ((await num('TileLength')) ?? 0) : Math.min(height, (await num('RowsPerStrip')) ?? height);
-  if (!(width > 0 && height > 0 && blockWidth > 0 && blockHeight > 0)) {
+  const whole = (v: number) => Number.isSafeInteger(v) && v > 0;
+  if (!(whole(width) && whole(height) && whole(blockWidth) && whole(blockHeight))) {
     throw new SdsError('SLIDE_UNREADABLE', `${file.name}: TIFF directory ${index} has no valid size (${width}x${height}, blocks ${blockWidth}x${blockHeight})`, {
       suggestion: 'the file is corrupt',
+      context: { path: file.path, directory: index },
+    });
+  }
+  if (width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE) {
+    throw new SdsError('SLIDE_TOO_LARGE', `${file.name}: TIFF directory ${index} declares ${width}x${height} px, beyond the ${MAX_IMAGE_SIDE} px per side sds reads`, {
+      suggestion: 'no scanner makes such an image: the file is corrupt or was made to exhaust memory',
+      context: { path: file.path, directory: index, width, height, maxSide: MAX_IMAGE_SIDE },
+    });
+  }
+  if (tiled && (blockWidth > MAX_TILE_SIDE || blockHeight > MAX_TILE_SIDE)) {
+    throw new SdsError('SLIDE_TOO_LARGE', `${file.name}: TIFF directory ${index} declares ${blockWidth}x${blockHeight} px tiles, beyond the ${MAX_TILE_SIDE} px per side sds reads`, {
+      suggestion: 'the file is corrupt; if it is not, re-tile it, e.g. `vips tiffsave in out.tif --tile --tile-width 512 --tile-height 512 --pyramid`',
+      context: { path: file.path, directory: index, tileWidth: blockWidth, tileHeight: blockHeight, maxTileSide: MAX_TILE_SIDE },
     });
   }
   const blocksAcross = Math.ceil(width / blockWidth);
   const blocksDown = Math.ceil(height / blockHeight);
+  const expected = blocksAcross * blocksDown;
   const offsets = await numbers(tiled ? 'TileOffsets' : 'StripOffsets');
   const byteCounts = await numbers(tiled ? 'TileByteCounts' : 'StripByteCounts');
-  const expected = blocksAcross * blocksDown;
   if (offsets.length < expected || byteCounts.length < expected) {
     throw new SdsError('SLIDE_UNREADABLE', `${file.name}: TIFF directory ${index} lists ${Math.min(offsets.length, byteCounts.length)} ${tiled ? 'tiles' : 'strips'} but needs ${expected}`, {
       suggestion: 'the file is corrupt',
+      context: { path: file.path, directory: index },
     });
   }
   // Checked here, once, so a truncated file fails at open rather than somewhere in the middle of a run.
   for (let i = 0; i < expected; i++) {
-    const end = offsets[i]! + byteCounts[i]!;
-    if (byteCounts[i]! > 0 && end > file.size) {
+    const start = offsets[i]!;
+    const count = byteCounts[i]!;
+    const end = start + count;
+    if (!(Number.isSafeInteger(start) && Number.isSafeInteger(count) && start >= 0 && count >= 0) || (count > 0 && end > file.size)) {
       throw new SdsError('SLIDE_UNREADABLE', `${file.name} is truncated: ${tiled ? 'tile' : 'strip'} ${i} of TIFF directory ${index} ends at byte ${end}, the file has ${file.size}`, {
         suggestion: 'copy or download the slide again and compare its size with the original',
         context: { path: file.path, directory: index, block: i },

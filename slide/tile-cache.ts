@@ -6,6 +6,13 @@ import type { RgbImage } from './types.js';
 
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
 
+/**
+ * What an entry costs at least: the Map entry and image record weigh more than a tiny tile's pixels, and a blank
+ * tile (no pixels at all) must not be free, or a file of millions of tiny or empty tiles fills memory uncounted.
+ */
+const MIN_ENTRY_COST = 256;
+const cost = (value: RgbImage) => Math.max(value.data.byteLength, MIN_ENTRY_COST);
+
 export class TileCache {
   private readonly entries = new Map<string, RgbImage>();
   private readonly pending = new Map<string, Promise<RgbImage>>();
@@ -15,7 +22,7 @@ export class TileCache {
     if (!(maxBytes >= 0)) throw new RangeError(`cache size must be >= 0 bytes, got ${maxBytes}`);
   }
 
-  /** Bytes held now; never above maxBytes. */
+  /** Bytes held now (at least 256 an entry); never above maxBytes. */
   get bytes(): number {
     return this.used;
   }
@@ -57,13 +64,14 @@ export class TileCache {
 
   private put(key: string, value: RgbImage): void {
     // A value larger than the whole budget is returned to its caller but not kept.
-    if (value.data.byteLength > this.maxBytes) return;
+    const bytes = cost(value);
+    if (bytes > this.maxBytes) return;
     for (const [oldest, old] of this.entries) {
-      if (this.used + value.data.byteLength <= this.maxBytes) break;
+      if (this.used + bytes <= this.maxBytes) break;
       this.entries.delete(oldest);
-      this.used -= old.data.byteLength;
+      this.used -= cost(old);
     }
     this.entries.set(key, value);
-    this.used += value.data.byteLength;
+    this.used += bytes;
   }
 }

@@ -45,8 +45,21 @@ function loadModule(): Promise<OpenJpegModule> {
 
 export function jpeg2000Decoder(settings: CodecSettings): TileDecoder {
   const ycbcr = settings.compression === 33003;
+  const { blockWidth, blockHeight } = settings;
   return {
     async decode(bytes: Uint8Array): Promise<DecodedBlock> {
+      // The SIZ header is the codestream's own claim of its size; OpenJPEG would allocate for it (4 bytes per
+      // sample) before finding out the data is missing. Nothing is decoded unless it fits the declared block.
+      const siz = codestreamSize(bytes);
+      if (!siz) throw new SdsError('SLIDE_UNREADABLE', 'JPEG 2000 decoding failed: no codestream header (SOC + SIZ) found', { suggestion: 'the tile data is corrupt' });
+      if (siz.width > blockWidth || siz.height > blockHeight) {
+        throw new SdsError('SLIDE_UNREADABLE', `its JPEG 2000 header says ${siz.width}x${siz.height} px, larger than the ${blockWidth}x${blockHeight} block the TIFF declares`, {
+          suggestion: 'the tile data is corrupt; copy or download the slide again',
+        });
+      }
+      if (siz.components > 4) {
+        throw new SdsError('SLIDE_UNSUPPORTED', `JPEG 2000 tiles with ${siz.components} components are not supported`, { suggestion: 'convert the slide to 8-bit RGB' });
+      }
       const openjpeg = await loadModule();
       messages = [];
       let decoder: J2KDecoder | undefined;
@@ -83,6 +96,37 @@ export function jpeg2000Decoder(settings: CodecSettings): TileDecoder {
       return { width, height, data: samples };
     },
   };
+}
+
+/**
+ * Image size and component count from the SIZ segment of a raw codestream (FF4F FF51, as Aperio stores it) or of
+ * the first codestream box ('jp2c') of a JP2 file; undefined when neither is there.
+ */
+export function codestreamSize(bytes: Uint8Array): { width: number; height: number; components: number } | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const siz = (at: number) => {
+    if (at + 42 > bytes.length || view.getUint16(at) !== 0xff4f || view.getUint16(at + 2) !== 0xff51) return undefined;
+    const [xsiz, ysiz, xo, yo] = [view.getUint32(at + 8), view.getUint32(at + 12), view.getUint32(at + 16), view.getUint32(at + 20)];
+    return { width: Math.max(0, xsiz - xo), height: Math.max(0, ysiz - yo), components: view.getUint16(at + 40) };
+  };
+  const raw = siz(0);
+  if (raw) return raw;
+  // JP2: boxes of (length, type); the signature box comes first.
+  if (bytes.length < 12 || view.getUint32(4) !== 0x6a502020) return undefined;
+  for (let at = 0, boxes = 0; at + 8 <= bytes.length && boxes < 64; boxes++) {
+    let length = view.getUint32(at);
+    const type = view.getUint32(at + 4);
+    let header = 8;
+    if (length === 1) {
+      if (at + 16 > bytes.length) return undefined;
+      length = Number(view.getBigUint64(at + 8));
+      header = 16;
+    } else if (length === 0) length = bytes.length - at;
+    if (type === 0x6a703263) return siz(at + header); // 'jp2c'
+    if (length < header) return undefined;
+    at += length;
+  }
+  return undefined;
 }
 
 function describe(cause: unknown): string {

@@ -1,12 +1,9 @@
 /** Uncompressed (1), LZW (5) and Deflate (8, 32946) blocks: bytes -> samples -> predictor -> RGB. */
-import { promisify } from 'node:util';
-import { inflate } from 'node:zlib';
-import { getDecoder } from 'geotiff';
+import { createInflate } from 'node:zlib';
 import { SdsError } from '../../core/errors.js';
-import type { CodecSettings, DecodedBlock, TileDecoder } from '../../slide/decoders/registry.js';
+import { lzwDecode } from '../../slide/decoders/lzw.js';
+import { blockSampleBytes, type CodecSettings, type DecodedBlock, type TileDecoder } from '../../slide/decoders/registry.js';
 import { samplesToRgb, undoHorizontalDifferencing } from '../../slide/decoders/to-rgb.js';
-
-const inflateAsync = promisify(inflate);
 
 type Unpack = (bytes: Uint8Array) => Promise<Uint8Array>;
 
@@ -31,22 +28,49 @@ function samplesDecoder(settings: CodecSettings, unpack: Unpack): TileDecoder {
 }
 
 export function uncompressedDecoder(settings: CodecSettings): TileDecoder {
-  // Copy: the caller's buffer may be reused, and the predictor works in place.
-  return samplesDecoder(settings, async (bytes) => bytes.slice());
+  const max = blockSampleBytes(settings);
+  // Copy: the caller's buffer may be reused, and the predictor works in place. Bytes past the block are ignored.
+  return samplesDecoder(settings, async (bytes) => bytes.slice(0, max));
 }
 
 export function deflateDecoder(settings: CodecSettings): TileDecoder {
-  return samplesDecoder(settings, async (bytes) => new Uint8Array(await inflateAsync(bytes)));
+  const max = blockSampleBytes(settings);
+  return samplesDecoder(settings, (bytes) => inflateAtMost(bytes, max));
 }
 
 export function lzwDecoder(settings: CodecSettings): TileDecoder {
-  // geotiff's own LZW (TIFF's variant, with its early code-width change); the predictor is ours.
-  const codec = getDecoder(5, { tileWidth: settings.blockWidth, tileHeight: settings.blockHeight, predictor: 1, bitsPerSample: settings.bitsPerSample, planarConfiguration: 1 });
-  // Not awaited here; a failure surfaces at the first decode. Mark it handled so it is never "unhandled".
-  codec.catch(() => undefined);
-  return samplesDecoder(settings, async (bytes) => {
-    const decoder = await codec;
-    const own = bytes.slice().buffer;
-    return new Uint8Array(await decoder.decodeBlock(own));
+  const max = blockSampleBytes(settings);
+  return samplesDecoder(settings, async (bytes) => lzwDecode(bytes, max));
+}
+
+/**
+ * zlib data inflated into at most `max` bytes (the block's declared size): inflation stops there, as libtiff's
+ * does, so a tile of zeros that inflates to 1 GiB costs one block, not 1 GiB. Errors as zlib reports them.
+ */
+export function inflateAtMost(bytes: Uint8Array, max: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const out = new Uint8Array(max);
+    let n = 0;
+    let settled = false;
+    const z = createInflate({ chunkSize: Math.min(64 * 1024, Math.max(1024, max)) });
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      if (err) reject(err);
+      else resolve(n === max ? out : out.subarray(0, n));
+    };
+    z.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      const take = Math.min(chunk.length, max - n);
+      out.set(chunk.subarray(0, take), n);
+      n += take;
+      if (n === max) {
+        finish();
+        z.destroy(); // the rest of the stream is never inflated
+      }
+    });
+    z.on('end', () => finish());
+    z.on('error', (err) => finish(err));
+    z.end(bytes);
   });
 }

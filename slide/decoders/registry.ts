@@ -32,6 +32,17 @@ export interface TileDecoder {
 
 export type TileDecoderFactory = (settings: CodecSettings) => TileDecoder;
 
+/**
+ * Bytes of decoded samples one block may have (8-bit samples): the bound every decoder puts on its output,
+ * from the directory's declared geometry and never from what the compressed data claims.
+ */
+export function blockSampleBytes(settings: CodecSettings): number {
+  return settings.blockWidth * settings.blockHeight * settings.samplesPerPixel;
+}
+
+/** Samples per pixel a slide may have (grey, grey + alpha, RGB, RGBA, a few extra channels). */
+const MAX_SAMPLES_PER_PIXEL = 8;
+
 interface Entry {
   name: string;
   factory: TileDecoderFactory;
@@ -75,11 +86,23 @@ export function createTileDecoder(settings: CodecSettings, fileName: string): Ti
       context: { compression: settings.compression, file: fileName },
     });
   }
+  if (!(Number.isInteger(settings.samplesPerPixel) && settings.samplesPerPixel >= 1 && settings.samplesPerPixel <= MAX_SAMPLES_PER_PIXEL)) {
+    throw new SdsError('SLIDE_UNSUPPORTED', `${fileName} stores ${settings.samplesPerPixel} samples per pixel; sds reads 1 to ${MAX_SAMPLES_PER_PIXEL}`, {
+      suggestion: 'convert the slide to 8-bit RGB',
+      context: { samplesPerPixel: settings.samplesPerPixel, file: fileName },
+    });
+  }
   if (settings.bitsPerSample.some((b) => b !== 8)) {
     throw new SdsError('SLIDE_UNSUPPORTED', `${fileName} stores ${settings.bitsPerSample.join('/')} bits per sample; sds reads 8-bit slides only`, {
       suggestion: 'convert the slide to 8-bit RGB',
       context: { bitsPerSample: settings.bitsPerSample, file: fileName },
     });
   }
-  return entry.factory(settings);
+  try {
+    return entry.factory(settings);
+  } catch (err) {
+    // A factory refuses settings it cannot decode (planar data, an odd predictor): say which file.
+    if (err instanceof SdsError) throw new SdsError(err.code, `${fileName}: ${err.message}`, { suggestion: err.suggestion, context: { ...err.context, file: fileName }, cause: err });
+    throw err;
+  }
 }
