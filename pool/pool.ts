@@ -6,8 +6,8 @@
  * also never shrinks, and large buffers of varying sizes fragment it). The pool then replaces the
  * worker, and a batch of several images is split in halves that run on their own (recursively,
  * down to one image): a batch that does not fit is never an error, and results are the same as
- * an unsplit run (images are independent). The size that failed is remembered per kind of task, so
- * later batches of that kind go in pieces at once. A single image that fails is tried once more on
+ * an unsplit run (images are independent). The size that failed is remembered per kind of task
+ * (attribution or forward pass, patch size, layers), so later batches of that kind go in pieces at once. A single image that fails is tried once more on
  * a fresh worker (a fragmented heap) before it fails with OUT_OF_MEMORY. A worker whose heap has
  * grown past `recycleAboveBytes` is replaced after its task, before it gets there.
  */
@@ -27,6 +27,8 @@ interface Job {
   data: Float32Array;
   attempts: number;
   pending: Pending;
+  /** its kind, for the sizes known to fail (`failedAt`) */
+  kind: string;
 }
 
 interface Slot {
@@ -58,7 +60,7 @@ export class WorkerPool {
   splits = 0;
   /** The largest engine heap a worker reported after a task (bytes; 0 where the engine does not say). */
   peakHeapBytes = 0;
-  /** Per kind of task, the smallest batch (images) the engine failed on. */
+  /** Per kind of task (attribution or forward, patch size, layers), the smallest batch (images) the engine failed on. */
   private readonly failedAt = new Map<string, number>();
 
   private constructor() {}
@@ -171,8 +173,14 @@ export class WorkerPool {
 
   private pump(): void {
     for (const slot of this.slots) {
-      if (slot.busy || !this.queue.length) continue;
-      const job = this.queue.shift()!;
+      let job: Job | undefined;
+      while (!slot.busy && (job = this.queue.shift())) {
+        // queued before a batch of its kind and size failed: split now instead of failing once more
+        const known = this.failedAt.get(job.kind);
+        if (job.task.shape[0] > 1 && known !== undefined && job.task.shape[0] >= known) job.pending.reject(new EngineFailure('a batch of this size failed before'));
+        else break;
+      }
+      if (slot.busy || !job) continue;
       slot.busy = true;
       slot.job = job;
       const data = job.data.slice();
@@ -180,10 +188,10 @@ export class WorkerPool {
     }
   }
 
-  private submit(task: AttributeTask | ForwardTask): Promise<WorkerReply> {
+  private submit(task: AttributeTask | ForwardTask, kind: string): Promise<WorkerReply> {
     if (this.closed) return Promise.reject(new Error('pool is closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ task, data: task.data, attempts: 1, pending: { resolve, reject } });
+      this.queue.push({ task, data: task.data, attempts: 1, pending: { resolve, reject }, kind });
       this.pump();
     });
   }
@@ -217,9 +225,12 @@ export class WorkerPool {
 
   /** Attribution of one batch (NCHW, normalized); split to fit the engine when it must be. */
   async attribute(t: Omit<AttributeTask, 'type' | 'id'>): Promise<{ layers: LayerPayload[]; targets: number[] }> {
-    const kind = JSON.stringify(['attribute', t.method, t.variant ?? null, t.shape.slice(1), t.layers, t.steps ?? null, t.mapsOnly ?? false]);
+    // one limit for every method and variant at this patch size and these layers: each engine failure
+    // costs a worker (an abort at 4 GiB, a restart, the weights loaded again), so a size that failed
+    // for one is not tried for the others (they differ in memory by less than a factor of two)
+    const kind = JSON.stringify(['attribute', t.shape.slice(1), t.layers]);
     return this.fitted(t, kind, async (p) => {
-      const r = await this.submit({ ...p, type: 'attribute', id: this.nextId++ });
+      const r = await this.submit({ ...p, type: 'attribute', id: this.nextId++ }, kind);
       if (r.type !== 'attribute') throw new Error(`unexpected reply ${r.type}`);
       return { layers: r.layers, targets: r.targets };
     }, (parts) => ({
@@ -234,7 +245,7 @@ export class WorkerPool {
   async forward(t: Omit<ForwardTask, 'type' | 'id'>): Promise<{ logits: Float32Array; shape: number[] }> {
     const kind = JSON.stringify(['forward', t.variant ?? null, t.shape.slice(1)]);
     return this.fitted(t, kind, async (p) => {
-      const r = await this.submit({ ...p, type: 'forward', id: this.nextId++ });
+      const r = await this.submit({ ...p, type: 'forward', id: this.nextId++ }, kind);
       if (r.type !== 'forward') throw new Error(`unexpected reply ${r.type}`);
       return { logits: r.logits, shape: r.shape };
     }, (parts) => ({ logits: concat(parts.map((p) => p.logits)), shape: [parts.reduce((s, p) => s + p.shape[0]!, 0), ...parts[0]!.shape.slice(1)] }));

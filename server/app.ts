@@ -4,10 +4,12 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import express, { type Express, type RequestHandler } from 'express';
 import { parseServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 import { createContext, type ServerContext } from './context.js';
 import { errorHandler, HttpError, notFoundHandler } from './http-error.js';
+import { hostOfHeader, isLoopbackHost } from './loopback.js';
 import { analysisRoutes } from './routes/analyses.js';
 import { jobRoutes } from './routes/jobs.js';
 import { slideRoutes } from './routes/slides.js';
@@ -27,19 +29,37 @@ export interface SdsServer {
   close(): Promise<void>;
 }
 
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\]|::1)$/i;
-
 /**
  * When bound to loopback, only requests addressed to a loopback name are answered: a web page
- * elsewhere cannot reach this server through DNS rebinding.
+ * elsewhere cannot reach this server through DNS rebinding. `active()` says whether the server is
+ * bound to loopback (the address it listens on, however --host spelled it).
  */
-function hostGuard(config: ServerConfig): RequestHandler {
+function hostGuard(config: ServerConfig, active: () => boolean): RequestHandler {
   const allowed = new Set(config.allowedHosts.map((h) => h.toLowerCase()));
   return (req, _res, next) => {
-    const host = (req.headers.host ?? '').toLowerCase().replace(/:\d+$/, '');
-    if (LOOPBACK.test(host) || allowed.has(host)) return next();
+    if (!active()) return next();
+    const host = hostOfHeader(req.headers.host ?? '').toLowerCase();
+    if (isLoopbackHost(host) || allowed.has(host) || allowed.has(host.replace(/^\[(.*)\]$/, '$1'))) return next();
     next(new HttpError(403, 'FORBIDDEN_HOST', `requests must be addressed to localhost or 127.0.0.1, not "${host.slice(0, 100)}"`, 'open the viewer at http://127.0.0.1:<port>/'));
   };
+}
+
+/**
+ * Requests Node's HTTP parser refuses before express sees them (a request line or headers over
+ * 16 KiB, bytes that are not HTTP, a request that never finishes arriving) get a JSON error too.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const busy = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+  if (err.code === 'ECONNRESET' || !socket.writable || busy) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, message] =
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'the request line or headers are too large (16 KiB at most)']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'the request did not arrive in time']
+    : [400, 'Bad Request', 'malformed HTTP request'];
+  const body = JSON.stringify({ error: { code: 'BAD_ARGUMENT', message } });
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 export interface ServerParts {
@@ -72,7 +92,11 @@ export function createServer(input: ServerConfigInput = {}, log: (line: string) 
     res.set('X-Content-Type-Options', 'nosniff');
     next();
   });
-  if (LOOPBACK.test(config.host)) app.use(hostGuard(config));
+  // Guarded while the address it is bound to is loopback: before listening, the configured host
+  // decides; once listening, the socket's own address (so `127.1`, `0:0:0:0:0:0:0:1` or a name from
+  // /etc/hosts that resolves to loopback are guarded too).
+  let loopback = isLoopbackHost(config.host);
+  app.use(hostGuard(config, () => loopback));
   app.use(slideRoutes(ctx));
   app.use(analysisRoutes(ctx));
   app.use(jobRoutes(ctx));
@@ -91,9 +115,16 @@ export function createServer(input: ServerConfigInput = {}, log: (line: string) 
       return new Promise((resolve, reject) => {
         const s = app.listen(port, host);
         s.once('error', reject);
+        s.on('clientError', answerClientError);
+        // Idle keep-alive connections stay open longer than clients keep them (browsers, undici: ~4 s
+        // after the server's hint): a server that closes first races a client reusing the socket,
+        // whose request then fails with ECONNRESET (seen at 1000 tiles in flight).
+        s.keepAliveTimeout = 65_000;
+        s.headersTimeout = 66_000;
         s.once('listening', () => {
           server = s;
           const addr = s.address() as AddressInfo;
+          loopback = isLoopbackHost(addr.address);
           const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
           resolve({ url: `http://${shown}:${addr.port}/`, port: addr.port, host: addr.address });
         });

@@ -20,6 +20,11 @@ export const serverConfigSchema = z.object({
   workers: z.number().int().min(1).max(256).optional(),
   /** Patches per worker task in jobs. */
   batch: z.number().int().min(1).max(256).default(8),
+  /**
+   * Tiles rendered at once (slide and overlay tiles, thumbnails; the rest wait, newest first).
+   * Default: twice the number of cores.
+   */
+  renderConcurrency: z.number().int().min(1).max(256).optional(),
   /** Encoded tiles kept in memory, bytes. */
   tileCacheBytes: z.number().int().min(0).default(128 << 20),
   /** Slides kept open at once. */

@@ -5,3 +5,4 @@ export type { AnalysisSummary, OverlayInfo, SlideSummary, SlideDetail, JobStatus
 export { RANDOM_MODEL_ID } from './model-catalog.js';
 export type { ErrorBody } from './http-error.js';
 export { idFromRelative, ID_PATTERN } from './ids.js';
+export { isLoopbackHost } from './loopback.js';

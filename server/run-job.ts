@@ -1,13 +1,16 @@
 /**
  * Checking an analysis request against the catalogs and the model (400 naming the bad field), and
  * turning it into the queue's slide task: the same AnalysisSpec `sds analyze` builds, with the
- * server's batch size and results folder.
+ * server's batch size (fewer patches per task when that many would not fit one engine) and results
+ * folder. A patch whose single-image engine memory would not fit is refused (server/engine-memory.ts).
  */
+import { dirname } from 'node:path';
 import { analysisRequestSchema, parseAnalysisSpec, type SlideTask } from '../contracts/index.js';
 import { SdsError } from '../core/errors.js';
-import { describeModel } from '../models/index.js';
+import { describeModel, initEngine } from '../models/index.js';
 import { checkSpec } from '../pipeline/index.js';
 import type { JobRequest, ServerContext } from './context.js';
+import { ENGINE_BUDGET_MIB, engineMiB, fittingBatch, largestPatch } from './engine-memory.js';
 import { badRequest } from './http-error.js';
 import { parseWith } from './schemas.js';
 
@@ -34,13 +37,33 @@ export async function validateJob(ctx: ServerContext, body: unknown): Promise<Jo
     overlap: b.overlap,
     batch: ctx.config.batch,
   });
+  let description: Awaited<ReturnType<typeof describeModel>>;
   try {
-    checkSpec(await describeModel(model.spec), spec);
+    // the engine the catalog measures with (the process's, once chosen); not tfjs's slow default
+    await initEngine({ announce: false });
+    description = await describeModel(model.spec);
+    checkSpec(description, spec);
   } catch (err) {
     // the spec's own words, as a 400: the request named something the model cannot do
     if (err instanceof SdsError && err.code === 'BAD_ARGUMENT') throw badRequest(err.message, err.suggestion);
-    throw badRequest(`model: ${model.name} cannot be loaded: ${(err as Error).message}`, 'fix or remove the weights file; GET /api/models lists the models that load');
+    // the loader's words, without the server's folders
+    const why = model.spec.kind === 'file' ? (err as Error).message.split(model.spec.weights).join(model.name).split(dirname(model.spec.weights)).join('<models>') : (err as Error).message;
+    throw badRequest(`model: ${model.name} cannot be loaded: ${why}`, 'fix or remove the weights file; GET /api/models lists the models that load');
   }
-  const task: SlideTask = { slide: slide.path, options: { ...spec, out: ctx.config.results, weightsLabel: model.label } };
+  // what one engine (a WASM instance: 4 GiB) can hold: the patch for one image, then how many per task
+  const memory = { arch: description.arch, layers: spec.layers, methods: spec.methods, variants: spec.variants, patch: spec.patch };
+  const need = engineMiB(memory, 1);
+  if (need > ENGINE_BUDGET_MIB) {
+    const largest = largestPatch(memory);
+    const what = `${description.arch}, ${spec.methods.join('+')}, layers ${spec.layers.join(',')}, variants ${spec.variants.join(',')}`;
+    throw badRequest(
+      largest
+        ? `patch: ${spec.patch} px needs about ${(need / 1024).toFixed(1)} GiB of engine memory for one patch (${what}); a worker's engine has 4 GiB: the largest patch that fits is ${largest}`
+        : `patch: no patch size fits one worker's engine (4 GiB) with ${what}`,
+      largest ? `use patch ${largest} or smaller` : 'explain a layer above "input", or use grad rather than ig',
+    );
+  }
+  const batch = fittingBatch(memory, spec.batch);
+  const task: SlideTask = { slide: slide.path, options: { ...spec, batch, out: ctx.config.results, weightsLabel: model.label } };
   return { slide, model, task };
 }

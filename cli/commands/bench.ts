@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { POOL_WORKLOADS, soak, timeOnPool } from '../../bench/workloads.js';
 import { benchWholeSlide } from '../../bench/whole-slide.js';
-import { benchTileLatency } from '../../bench/tile-latency.js';
+import { benchTileLatency, tileLatencyMarkdown } from '../../bench/tile-latency.js';
 import { initEngine } from '../../models/index.js';
 import { defineCommand, opt } from '../args.js';
 import { BACKEND_OPTION } from '../common-options.js';
@@ -23,7 +23,7 @@ export const benchCommand = defineCommand({
     json: opt.string('FILE', 'also write {workload: ms per patch} as JSON').optional(),
     torch: opt.string('FILE', 'JSON printed by ../shared/bench/torch_reference.py: adds the PyTorch figure and the ratio').optional(),
     soak: opt.int('N', 'also run grad_all for N patches and report RSS and live tensors after 100 and after N (e.g. 1000)').min(100).optional(),
-    tiles: opt.flag('also measure tile latency of sds serve: p50/p95 for slide and overlay tiles, cold and warm, 32 concurrent'),
+    tiles: opt.flag('also measure tile latency of sds serve: p50/p95 and tiles/s for slide and overlay tiles, cold and warm, at 32, 256 and 1000 in flight (a markdown table; minutes)'),
     'whole-slide': opt.int('N', 'also analyse generated N x N and N x 2N slides: patches/s and peak RSS (e.g. 20000; minutes)').min(1024).max(200_000).optional(),
     ...BACKEND_OPTION,
   }),
@@ -77,14 +77,18 @@ export const benchCommand = defineCommand({
     }
     if (o.tiles) {
       const tl = await benchTileLatency({ onStage: (what) => process.stderr.write(`sds: tiles: ${what} ...\n`) });
-      process.stdout.write('\ntile latency (sds serve on localhost, generated 8192 x 8192 JPEG slide, 32 requests in flight)\n');
-      printTable(
-        ['tiles', 'cache', 'requests', 'p50 ms', 'p95 ms', 'max ms', 'tiles/s'],
-        tl.map((r) => [r.tiles, r.cache, String(r.requests), r.p50Ms.toFixed(1), r.p95Ms.toFixed(1), r.maxMs.toFixed(1), r.tilesPerSecond.toFixed(0)]),
-      );
-      for (const r of tl) {
-        results[`tiles_${r.tiles}_${r.cache}_p50_ms`] = r.p50Ms;
-        results[`tiles_${r.tiles}_${r.cache}_p95_ms`] = r.p95Ms;
+      process.stdout.write(`\ntile latency (sds serve on localhost, generated ${tl.width} x ${tl.height} JPEG slide and a ${tl.width / 4} x ${tl.height / 4} float overlay; ${os.cpus().length} core(s))\n\n`);
+      process.stdout.write(tileLatencyMarkdown(tl));
+      results.tiles_baseline_rss_mb = tl.baselineRssMb;
+      for (const r of tl.rows) {
+        const k = `tiles_${r.tiles}_${r.cache}_${r.inFlight}x${r.requests}`;
+        results[`${k}_p50_ms`] = r.p50Ms;
+        results[`${k}_p95_ms`] = r.p95Ms;
+        results[`${k}_wall_s`] = r.wallSeconds;
+        results[`${k}_tiles_per_s`] = r.tilesPerSecond;
+        results[`${k}_cpu_ms_per_tile`] = r.cpuMsPerTile;
+        results[`${k}_errors`] = r.errors;
+        results[`${k}_rss_after_mb`] = r.rssAfterMb;
       }
     }
     if (o.json) await writeFile(o.json, `${JSON.stringify(results, null, 1)}\n`);

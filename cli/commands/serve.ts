@@ -4,12 +4,10 @@ import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { initEngine } from '../../models/index.js';
 import type { BatchQueue } from '../../queue/index.js';
-import { createServer } from '../../server/index.js';
+import { createServer, isLoopbackHost } from '../../server/index.js';
 import { defineCommand, opt } from '../args.js';
 import { BACKEND_OPTION } from '../common-options.js';
 import { connectQueue, QUEUE_OPTIONS } from '../queue-options.js';
-
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1)$/i;
 
 export const serveCommand = defineCommand({
   name: 'serve',
@@ -49,7 +47,7 @@ export const serveCommand = defineCommand({
     process.stderr.write(`sds: ${slides.length} slide(s) in ${o.slides.length} folder(s); results in ${resolve(o.results)}\n`);
     if (!o.slides.length) process.stderr.write('sds: no slide folders: pass --slides DIR\n');
     if (queue) process.stderr.write(`sds: analyses go to the queue at ${o.queue} (run sds worker --queue ${o.queue} where the slides and results folders are at the same paths)\n`);
-    if (!LOOPBACK.test(o.host)) process.stderr.write(`sds: warning: listening on ${o.host}: anyone who can reach this address can read the slides and start analyses\n`);
+    if (!isLoopbackHost(o.host)) process.stderr.write(`sds: warning: listening on ${o.host}: anyone who can reach this address can read the slides and start analyses\n`);
     process.stdout.write(`sds viewer: ${url}\n`);
 
     await new Promise<void>((done) => {

@@ -10,6 +10,7 @@ import { badRequest, notFound } from '../http-error.js';
 import { OVERLAY_TILE_OVERLAP, OVERLAY_TILE_SIZE, encodePng, overlayTileRgba } from '../overlay-tiles.js';
 import { overlayKey } from '../../contracts/index.js';
 import type { AnalysisEntry, OverlayRef } from '../results-catalog.js';
+import { clientGoneSignal } from '../render-queue.js';
 import { sendResultsFile } from '../results-files.js';
 import { overlayQuerySchema, parseWith, tileLevelSchema, tileNameSchema } from '../schemas.js';
 import { analysisSummary, matchAnalyses } from '../summaries.js';
@@ -59,12 +60,12 @@ export function analysisRoutes(ctx: ServerContext): Router {
     const t = dzTile(g, level, col, row);
     if (!t) throw notFound(`overlay ${o.key} has no tile ${level}/${col}_${row} (levels 0..${g.maxLevel})`);
     const key = `ov:${a.dir}@${a.version}:${o.key}:${level}/${col}_${row}:${colormap}:${range[0]}:${range[1]}`;
-    const body = await ctx.tiles.get(key, async () => {
+    const body = await ctx.tiles.render(key, async () => {
       const store = await ctx.store(a, o);
       const { rgba, empty } = await overlayTileRgba(store, t, range, colormap);
       // Most of a slide is empty: one transparent PNG per tile size serves them all.
       return empty ? ctx.tiles.get(`ov-empty:${t.width}x${t.height}`, () => encodePng(rgba, t.width, t.height)) : encodePng(rgba, t.width, t.height);
-    });
+    }, clientGoneSignal(res));
     sendImage(res, 'image/png', body, 'overlay');
   });
 

@@ -4,6 +4,7 @@ import { dziXml } from '../../maps/index.js';
 import type { ServerContext } from '../context.js';
 import { dzGeometry, dzTile } from '../deep-zoom.js';
 import { badRequest, notFound } from '../http-error.js';
+import { clientGoneSignal } from '../render-queue.js';
 import { parseWith, tileLevelSchema, tileNameSchema } from '../schemas.js';
 import { SLIDE_TILE_OVERLAP, SLIDE_TILE_SIZE, renderAssociated, renderSlideTile, renderThumbnail } from '../slide-tiles.js';
 import type { AnalysisSummary } from '../../contracts/index.js';
@@ -64,7 +65,7 @@ export function slideRoutes(ctx: ServerContext): Router {
 
   r.get('/slides/:id/thumbnail.jpg', async (req, res) => {
     const s = await ctx.slide(req.params.id);
-    const body = await ctx.tiles.get(`thumb:${s.path}@${s.version}`, () => ctx.slidePool.use(s.path, s.version, (slide) => renderThumbnail(slide, q)));
+    const body = await ctx.tiles.render(`thumb:${s.path}@${s.version}`, () => ctx.slidePool.use(s.path, s.version, (slide) => renderThumbnail(slide, q)), clientGoneSignal(res));
     sendImage(res, 'image/jpeg', body);
   });
 
@@ -76,7 +77,7 @@ export function slideRoutes(ctx: ServerContext): Router {
     if (!s.info.associated.some((a) => a.name === name)) {
       throw notFound(`slide ${s.id} has no ${name} image`, s.info.associated.length ? `it has: ${s.info.associated.map((a) => a.name).join(', ')}` : 'it has no associated images');
     }
-    const body = await ctx.tiles.get(`assoc:${s.path}@${s.version}:${name}`, () => ctx.slidePool.use(s.path, s.version, (slide) => renderAssociated(slide, name, q)));
+    const body = await ctx.tiles.render(`assoc:${s.path}@${s.version}:${name}`, () => ctx.slidePool.use(s.path, s.version, (slide) => renderAssociated(slide, name, q)), clientGoneSignal(res));
     sendImage(res, 'image/jpeg', body);
   });
 
@@ -89,7 +90,7 @@ export function slideRoutes(ctx: ServerContext): Router {
     const g = slideGeometry(s);
     const t = dzTile(g, level, col, row);
     if (!t) throw notFound(`slide ${s.id} has no tile ${level}/${col}_${row} (levels 0..${g.maxLevel}; level ${Math.min(level, g.maxLevel)} has ${g.levels[Math.min(level, g.maxLevel)]!.cols}x${g.levels[Math.min(level, g.maxLevel)]!.rows} tiles)`);
-    const body = await ctx.tiles.get(`slide:${s.path}@${s.version}:${level}/${col}_${row}`, () => ctx.slidePool.use(s.path, s.version, (slide) => renderSlideTile(slide, t, q)));
+    const body = await ctx.tiles.render(`slide:${s.path}@${s.version}:${level}/${col}_${row}`, () => ctx.slidePool.use(s.path, s.version, (slide) => renderSlideTile(slide, t, q)), clientGoneSignal(res));
     sendImage(res, 'image/jpeg', body);
   });
 
