@@ -14,6 +14,7 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { SdsError, type SdsErrorCode } from '../core/errors.js';
+import { concatFloat32 } from '../core/concat.js';
 import type { AttributeTask, ForwardTask, InitMessage, LayerPayload, WorkerReply } from './protocol.js';
 
 /** The engine instance failed as a whole on this batch (not a bad argument): a smaller batch may fit. */
@@ -237,7 +238,7 @@ export class WorkerPool {
       targets: parts.flatMap((p) => p.targets),
       layers: parts[0]!.layers.map((l, i) => {
         const all = parts.map((p) => p.layers[i]!);
-        return { layer: l.layer, attr: concat(all.map((x) => x.attr)), map: concat(all.map((x) => x.map)), shape: [all.reduce((s, x) => s + x.shape[0], 0), l.shape[1], l.shape[2], l.shape[3]] };
+        return { layer: l.layer, attr: concatFloat32(all.map((x) => x.attr)), map: concatFloat32(all.map((x) => x.map)), shape: [all.reduce((s, x) => s + x.shape[0], 0), l.shape[1], l.shape[2], l.shape[3]] };
       }),
     }));
   }
@@ -248,7 +249,7 @@ export class WorkerPool {
       const r = await this.submit({ ...p, type: 'forward', id: this.nextId++ }, kind);
       if (r.type !== 'forward') throw new Error(`unexpected reply ${r.type}`);
       return { logits: r.logits, shape: r.shape };
-    }, (parts) => ({ logits: concat(parts.map((p) => p.logits)), shape: [parts.reduce((s, p) => s + p.shape[0]!, 0), ...parts[0]!.shape.slice(1)] }));
+    }, (parts) => ({ logits: concatFloat32(parts.map((p) => p.logits)), shape: [parts.reduce((s, p) => s + p.shape[0]!, 0), ...parts[0]!.shape.slice(1)] }));
   }
 
   async close(): Promise<void> {
@@ -257,15 +258,4 @@ export class WorkerPool {
     for (const s of this.slots) s.job?.pending.reject(new Error('pool closed'));
     await Promise.all(this.slots.map((s) => s.worker?.terminate()));
   }
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

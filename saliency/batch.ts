@@ -1,4 +1,5 @@
 /** Attribution over a host batch (NCHW, like files), in chunks so memory stays bounded. */
+import { concatFloat32 } from '../core/concat.js';
 import { KeptTensors, nchwToNhwc, nhwcToNchw, tf, type Model } from '../models/index.js';
 import { createMethod, type AttributeOptions, type MethodName } from './methods.js';
 
@@ -63,17 +64,7 @@ export async function attributeBatch(model: Model, method: MethodName, data: Flo
   const layers = new Map<string, LayerResult>();
   for (const [layer, p] of parts) {
     const [lc, lh, lw] = p.shape as [number, number, number];
-    layers.set(layer, { attr: concat(p.attr), map: concat(p.map), shape: [n, lc, lh, lw] });
+    layers.set(layer, { attr: concatFloat32(p.attr), map: concatFloat32(p.map), shape: [n, lc, lh, lw] });
   }
   return { layers, targets };
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
