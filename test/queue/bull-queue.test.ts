@@ -6,7 +6,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +17,7 @@ import { BullQueue, chunkRanges, parseRedisUrl, slideJobId } from '../../queue/i
 import { SHARED } from '../support/shared.js';
 import { fileDigests } from '../support/output-digest.js';
 import { writeTissueSlide } from '../support/synthetic-slide.js';
+import { freePort } from '../support/free-port.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SDS = join(ROOT, 'bin/sds.js');
@@ -27,14 +27,6 @@ const PASSWORD = 'queue-test-secret';
 const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
 if (!hasRedis) console.warn('[sds tests] redis-server is not installed (apt-get install redis-server): the distributed queue tests are skipped');
 if (!existsSync(CMU)) console.warn(`[sds tests] ${CMU} is absent: the queue kill test uses the generated slide only`);
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** A private redis-server: loopback only, no persistence, a password (or TLS on `tls` files). */
 async function startRedis(tls?: { cert: string; key: string; ca: string }): Promise<{ url: string; port: number; stop(): Promise<void> }> {

@@ -6,7 +6,6 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,16 +13,9 @@ import { analysisDir } from '../../pipeline/index.js';
 import { parseRedisUrl } from '../../queue/index.js';
 import { sdsRun } from '../support/cli-process.js';
 import { writeTissueSlide } from '../support/synthetic-slide.js';
+import { freePort } from '../support/free-port.js';
 
 const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 describe('Redis database numbers (no Redis needed)', () => {
   it('the URL\'s database is kept; one no server can have is refused by name', () => {
