@@ -7,6 +7,7 @@ import type { BatchQueue } from '../../queue/index.js';
 import { createServer, isLoopbackHost } from '../../server/index.js';
 import { defineCommand, opt } from '../args.js';
 import { BACKEND_OPTION } from '../common-options.js';
+import { handleInterrupts } from '../interrupt.js';
 import { connectQueue, QUEUE_OPTIONS } from '../queue-options.js';
 
 export const serveCommand = defineCommand({
@@ -50,13 +51,11 @@ export const serveCommand = defineCommand({
     if (!isLoopbackHost(o.host)) process.stderr.write(`sds: warning: listening on ${o.host}: anyone who can reach this address can read the slides and start analyses\n`);
     process.stdout.write(`sds viewer: ${url}\n`);
 
-    await new Promise<void>((done) => {
-      process.once('SIGINT', () => done());
-      process.once('SIGTERM', () => done());
-    });
-    process.stderr.write('sds: stopping (Ctrl-C again to force)\n');
-    process.once('SIGINT', () => process.exit(130));
+    // one Ctrl-C is one interruption, though it reaches the launcher and this process both
+    const stop = handleInterrupts({ stopping: 'stopping the server (a running analysis keeps its journalled batches)', exitNow: 'a running analysis resumes from its journal when started again' });
+    await new Promise<void>((done) => stop.signal.addEventListener('abort', () => done(), { once: true }));
     await server.close();
+    stop.dispose();
     // A stopped analysis' worker threads may take a moment; do not hang on them.
     setTimeout(() => process.exit(0), 2000).unref();
     return 0;

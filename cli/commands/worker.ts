@@ -5,6 +5,7 @@ import type { BullQueueOptions, WorkListener } from '../../queue/index.js';
 import { defineCommand, opt } from '../args.js';
 import { BACKEND_OPTION } from '../common-options.js';
 import { REQUIRED_QUEUE_OPTIONS, connectQueue } from '../queue-options.js';
+import { handleInterrupts } from '../interrupt.js';
 import { Progress } from '../progress.js';
 
 /** Seconds, as --lock and --stalled-check take them. */
@@ -35,26 +36,18 @@ export const workerCommand = defineCommand({
  */
 export async function runQueueWorker(o: WorkerFlags, extra: Pick<BullQueueOptions, 'chunk'> = {}): Promise<number> {
   const q = await connectQueue(o, { lockMs: o.lock * 1000, stalledCheckMs: o['stalled-check'] * 1000, ...extra });
-  const stop = new AbortController();
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (signals++) {
-      say(`${sig} again: exiting now; the running job returns to the queue once its lock (${o.lock} s) runs out`);
-      process.exit(130);
-    }
-    say(`${sig}: stopping; a running chunk goes back to the queue at its next batch (finished batches are kept), a running finalize finishes. ${sig} again to exit at once.`);
-    stop.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // one Ctrl-C is one interruption, though it reaches the launcher and this process both
+  const stop = handleInterrupts({
+    stopping: 'stopping; a running chunk goes back to the queue at its next batch (finished batches are kept), a running finalize finishes',
+    exitNow: `the running job returns to the queue once its lock (${o.lock} s) runs out`,
+  });
   try {
     await initEngine({ engine: o.backend });
     await q.work({ workers: o.workers, signal: stop.signal, listener: workListener() });
     say('stopped');
     return 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.dispose();
     await q.close();
   }
 }

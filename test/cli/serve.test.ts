@@ -19,13 +19,14 @@ describe('sds serve', () => {
     expect(() => parseCommandArgs(serveCommand, ['--port', 'http'])).toThrow(/--port/);
   });
 
-  it('prints its URL, serves the slides of every folder, and exits 0 on SIGINT', async () => {
+  it('prints its URL, serves the slides of every folder, and exits 0 on one Ctrl-C (SIGINT to its process group)', async () => {
     const root = mkdtempSync(join(tmpdir(), 'sds-serve-cli-'));
     for (const d of ['a', 'b']) {
       mkdirSync(join(root, d));
       await writeTiff(join(root, d, `${d}-slide.tif`), testPattern(64, 48), 64, 48);
     }
-    const child = spawn(process.execPath, [SDS, 'serve', '--slides', join(root, 'a'), '--slides', join(root, 'b'), '--results', join(root, 'results'), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // its own process group: Ctrl-C in a terminal reaches the launcher and the server both
+    const child = spawn(process.execPath, [SDS, 'serve', '--slides', join(root, 'a'), '--slides', join(root, 'b'), '--results', join(root, 'results'), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -43,9 +44,12 @@ describe('sds serve', () => {
       expect(slides.map((s) => s.id)).toEqual(['a-slide', 'b-slide']);
       expect(stderr).toMatch(/2 slide\(s\) in 2 folder\(s\)/);
     } finally {
-      child.kill('SIGINT');
+      process.kill(-child.pid!, 'SIGINT');
     }
+    // one Ctrl-C is one interruption: a clean stop, not the "again: exiting now" of a second one
     expect(await exited).toBe(0);
+    expect(stderr).toMatch(/SIGINT: stopping the server/);
+    expect(stderr).not.toMatch(/again: exiting now/);
     rmSync(root, { recursive: true, force: true });
   });
 
