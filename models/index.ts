@@ -17,3 +17,4 @@ export { randomModel, torchvisionInit, pytorchConvInit, seededRandom, seededNorm
 export type { PoolGeometry } from './hooks.js';
 export { randomizationSteps, randomizeStateDict, type RandomizationStep } from './randomize.js';
 export { KeptTensors, withKept, releaseAbortedTape, type Disposable } from './kept.js';
+export { ENGINE_BUDGET_MIB, engineMiB, fittingBatch, largestPatch, type MemoryQuestion } from './engine-memory.js';

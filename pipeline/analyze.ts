@@ -11,7 +11,7 @@ import { concatMap, from, lastValueFrom, mergeMap } from 'rxjs';
 import sharp from 'sharp';
 import { SdsError } from '../core/errors.js';
 import { MANIFEST_FILE, overlayKey, parseContract, slideAnalysisSchema, type Manifest, type OverlayEntry, type SlideAnalysisInput, type SlideAnalysisOptions } from '../contracts/index.js';
-import { modelLabel, normalizeRgb, probabilities, rgbToChw } from '../models/index.js';
+import { fittingBatch, modelLabel, normalizeRgb, probabilities, rgbToChw } from '../models/index.js';
 import { WorkerPool } from '../pool/index.js';
 import { detectTissue, openSlide, writeMaskPng, type Slide } from '../slide/index.js';
 import { BatchJournal, type BatchMaps } from './journal.js';
@@ -188,7 +188,11 @@ export class AnalysisSession {
     for (const variant of spec.variants)
       for (const method of spec.methods)
         jobs.push(
-          wp.attribute({ variant, method, data, shape: [n, 3, P, P], layers: spec.layers, targets: spec.target === undefined ? undefined : [spec.target], steps: spec.steps, mapsOnly: true }).then((res) => {
+          wp.attribute(
+            { variant, method, data, shape: [n, 3, P, P], layers: spec.layers, targets: spec.target === undefined ? undefined : [spec.target], steps: spec.steps, mapsOnly: true },
+            // no more patches per task than one engine is estimated to hold (the pool splits as well if that was optimistic)
+            { maxImages: fittingBatch({ arch: plan.arch, layers: spec.layers, methods: [method], variants: [variant], patch: P }, n) },
+          ).then((res) => {
             for (const r of res.layers) maps.set(overlayKey({ variant, method, layer: r.layer }), r.map);
           }),
         );

@@ -201,31 +201,35 @@ export class WorkerPool {
    * Runs `t`, or its halves when the engine failed on a batch of this kind and size before (or
    * fails on this one now); `one` runs one piece, `merge` joins the pieces' results in order.
    */
-  private async fitted<T extends { data: Float32Array; shape: [number, number, number, number] }, R>(t: T, kind: string, one: (t: T) => Promise<R>, merge: (parts: R[]) => R): Promise<R> {
+  private async fitted<T extends { data: Float32Array; shape: [number, number, number, number] }, R>(t: T, kind: string, one: (t: T) => Promise<R>, merge: (parts: R[]) => R, maxImages = Infinity): Promise<R> {
     const n = t.shape[0];
     const known = this.failedAt.get(kind);
-    if (n > 1 && known !== undefined && n >= known) return this.halves(t, kind, one, merge);
+    if (n > 1 && ((known !== undefined && n >= known) || n > maxImages)) return this.halves(t, kind, one, merge, maxImages);
     try {
       return await one(t);
     } catch (err) {
       if (!(err instanceof EngineFailure)) throw err;
       this.failedAt.set(kind, Math.min(n, known ?? n));
-      return this.halves(t, kind, one, merge);
+      return this.halves(t, kind, one, merge, maxImages);
     }
   }
 
-  private async halves<T extends { data: Float32Array; shape: [number, number, number, number] }, R>(t: T, kind: string, one: (t: T) => Promise<R>, merge: (parts: R[]) => R): Promise<R> {
+  private async halves<T extends { data: Float32Array; shape: [number, number, number, number] }, R>(t: T, kind: string, one: (t: T) => Promise<R>, merge: (parts: R[]) => R, maxImages: number): Promise<R> {
     this.splits++;
     const [n, c, h, w] = t.shape;
     const per = c * h * w;
     const a = Math.ceil(n / 2);
     const piece = (from: number, to: number): T => ({ ...t, data: t.data.slice(from * per, to * per), shape: [to - from, c, h, w] });
-    const parts = await Promise.all([this.fitted(piece(0, a), kind, one, merge), this.fitted(piece(a, n), kind, one, merge)]);
+    const parts = await Promise.all([this.fitted(piece(0, a), kind, one, merge, maxImages), this.fitted(piece(a, n), kind, one, merge, maxImages)]);
     return merge(parts);
   }
 
-  /** Attribution of one batch (NCHW, normalized); split to fit the engine when it must be. */
-  async attribute(t: Omit<AttributeTask, 'type' | 'id'>): Promise<{ layers: LayerPayload[]; targets: number[] }> {
+  /**
+   * Attribution of one batch (NCHW, normalized); split to fit the engine when it must be.
+   * `maxImages`: the most images one task is estimated to fit (models/engine-memory.ts); larger
+   * batches go in pieces at once on the WASM engine (native engines have no 4 GiB heap).
+   */
+  async attribute(t: Omit<AttributeTask, 'type' | 'id'>, { maxImages = Infinity }: { maxImages?: number } = {}): Promise<{ layers: LayerPayload[]; targets: number[] }> {
     // one limit for every method and variant at this patch size and these layers: each engine failure
     // costs a worker (an abort at 4 GiB, a restart, the weights loaded again), so a size that failed
     // for one is not tried for the others (they differ in memory by less than a factor of two)
@@ -240,7 +244,7 @@ export class WorkerPool {
         const all = parts.map((p) => p.layers[i]!);
         return { layer: l.layer, attr: concatFloat32(all.map((x) => x.attr)), map: concatFloat32(all.map((x) => x.map)), shape: [all.reduce((s, x) => s + x.shape[0], 0), l.shape[1], l.shape[2], l.shape[3]] };
       }),
-    }));
+    }), this.engine === 'wasm' ? maxImages : Infinity);
   }
 
   async forward(t: Omit<ForwardTask, 'type' | 'id'>): Promise<{ logits: Float32Array; shape: number[] }> {

@@ -2,15 +2,14 @@
  * Checking an analysis request against the catalogs and the model (400 naming the bad field), and
  * turning it into the queue's slide task: the same AnalysisSpec `sds analyze` builds, with the
  * server's batch size (fewer patches per task when that many would not fit one engine) and results
- * folder. A patch whose single-image engine memory would not fit is refused (server/engine-memory.ts).
+ * folder. A patch whose single-image engine memory would not fit is refused (models/engine-memory.ts).
  */
 import { dirname } from 'node:path';
 import { analysisRequestSchema, parseAnalysisSpec, type SlideTask } from '../contracts/index.js';
 import { SdsError } from '../core/errors.js';
-import { describeModel, initEngine } from '../models/index.js';
+import { describeModel, ENGINE_BUDGET_MIB, engineMiB, fittingBatch, initEngine, largestPatch } from '../models/index.js';
 import { checkSpec } from '../pipeline/index.js';
 import type { JobRequest, ServerContext } from './context.js';
-import { ENGINE_BUDGET_MIB, engineMiB, fittingBatch, largestPatch } from './engine-memory.js';
 import { badRequest } from './http-error.js';
 import { parseWith } from './schemas.js';
 

@@ -89,6 +89,12 @@ describe('worker pool: a failed or bloated engine is replaced, the task runs aga
         expect(Buffer.from(b.layers[i]!.attr.buffer).equals(Buffer.from(l.attr.buffer)), l.layer).toBe(true);
         expect(Buffer.from(b.layers[i]!.map.buffer).equals(Buffer.from(l.map.buffer)), l.layer).toBe(true);
       }
+      // a task estimated to hold fewer images goes in pieces at once: no engine fails, the same bytes
+      const splits = whole.splits;
+      const d = await whole.attribute({ ...task, data }, { maxImages: 3 });
+      expect(whole.splits).toBeGreaterThan(splits);
+      expect(whole.replaced).toBe(0);
+      for (const [i, l] of a.layers.entries()) expect(Buffer.from(d.layers[i]!.attr.buffer).equals(Buffer.from(l.attr.buffer)), l.layer).toBe(true);
       // the size that failed is remembered: the next batch of this kind is split at once, no engine fails
       const replaced = tight.replaced;
       const c = await tight.attribute({ ...task, data });

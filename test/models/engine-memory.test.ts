@@ -1,6 +1,6 @@
-/** The engine-memory rule (server/engine-memory.ts) against the measurements it was fitted to. */
+/** The engine-memory rule (models/engine-memory.ts) against the measurements it was fitted to. */
 import { describe, expect, it } from 'vitest';
-import { ENGINE_BUDGET_MIB, engineMiB, fittingBatch, largestPatch, type MemoryQuestion } from '../../server/engine-memory.js';
+import { ENGINE_BUDGET_MIB, engineMiB, fittingBatch, largestPatch, type MemoryQuestion } from '../../models/index.js';
 import type { ArchName } from '../../models/index.js';
 
 const q = (arch: ArchName, layers: string[], methods: string[], variants: string[], patch = 256): MemoryQuestion => ({ arch, layers, methods, variants, patch });

@@ -1,10 +1,10 @@
 /**
- * How much engine memory one worker task of an analysis needs, and so the largest patch a server
- * job may ask for. A pool worker is one TensorFlow.js WASM instance: 4 GiB of heap at most, and an
- * instance that runs out dies ("memory access out of bounds"; patch 4096 did, at 3.7 GB). The
- * contract's `patchSchema` allows up to 4096 px, which no architecture fits for one image; until
- * the contract carries a memory rule (contracts/ is being changed for memory sizing), the server
- * refuses what would not fit here and sizes each task's batch to what does.
+ * How much engine memory one worker task of an analysis needs: the largest patch the server accepts
+ * (a 400 naming it), and how many patches a pool task carries (whole-slide runs send no more than
+ * fit, so the pool's split-on-failure is the exception, not the way the size is found). A pool
+ * worker is one TensorFlow.js WASM instance: 4 GiB of heap at most, and an instance that runs out
+ * dies ("memory access out of bounds"; patch 4096 did, at 3.7 GB). The rule depends on the
+ * architecture, layers, method and variant, so it is a function here, not a limit in the contract.
  *
  * Peak WASM heap of one task (HEAPU8.length after it, which only grows), measured on this
  * project's machine with random weights, `attributeBatch` as a pool worker runs it, maps only:
@@ -43,9 +43,9 @@
  * defaults: 1_1 + 2_1 with original + backward-hook / IG at a block layer): resnet18 2880 / 1024 /
  * 2528 / 704, resnet34 1824 / 640 / 1600 / 448, resnet50 1440 / 512 / 1280 / 352, unet-resnet18
  * 1536 / 544 / 1344 / 384, unet-resnet34 1888 / 672 / 1664 / 448, unet-resnet50 1184 / 416 / 1056 /
- * 288 (test/server/engine-memory.test.ts holds them).
+ * 288 (test/models/engine-memory.test.ts holds them).
  */
-import type { ArchName } from '../models/index.js';
+import type { ArchName } from './model.js';
 
 /** MiB of WASM heap one task may be estimated to need (of the instance's 4096). */
 export const ENGINE_BUDGET_MIB = 3584;
