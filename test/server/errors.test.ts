@@ -13,6 +13,7 @@ import { validateJob } from '../../server/run-job.js';
 import { FloatStore } from '../../maps/index.js';
 import { testPattern, tissuePattern, writeTiff } from '../support/server-helpers.js';
 import { rawRequest } from '../support/raw-http.js';
+import { syntheticManifest } from '../support/manifest.js';
 
 const DEMO_WEIGHTS = new URL('../../models-demo/tumour-resnet18.safetensors', import.meta.url).pathname;
 const root = realpathSync(mkdtempSync(join(tmpdir(), 'sds-server-errors-')));
@@ -57,19 +58,18 @@ beforeAll(async () => {
   await store.writeRegion(0, 0, 100, 80, new Float32Array(8000).fill(0.5));
   await store.finalize();
   writeFileSync(join(results, 'rotten', 'overlays/original/grad/1_1.zarr', '0', '0', '1'), 'short');
-  const entry = (layer: string, store: string) => ({ variant: 'original', method: 'grad', layer, downsample: 4, width: 100, height: 80, range: [0, 1], store, dzi: `${store}.dzi` });
+  const entry = (layer: string, store: string) => ({ variant: 'original', method: 'grad', layer, downsample: 4, width: 100, height: 80, range: [0, 1] as [number, number], store, dzi: `${store}.dzi` });
   writeFileSync(
     join(results, 'rotten', 'manifest.json'),
-    JSON.stringify({
-      version: 1,
-      slide: { path: join(slides, 'rotting.tif'), name: 'rotting.tif', width: 400, height: 320 },
-      model: { weights: 'random:resnet18', arch: 'resnet18' },
-      patches: { size: 64, level: 0, overlap: 0, count: 1 },
-      tissueMask: 'tissue-mask.png',
-      overlays: [entry('1_1', 'overlays/original/grad/1_1.zarr'), entry('2_1', 'overlays/original/grad/2_1.zarr')],
-      seconds: 1,
-      created: '2024-05-01T10:00:00.000Z',
-    }),
+    JSON.stringify(
+      syntheticManifest({
+        slide: { path: join(slides, 'rotting.tif'), name: 'rotting.tif', width: 400, height: 320 },
+        patches: { size: 64, level: 0, overlap: 0, count: 1 },
+        overlays: [entry('1_1', 'overlays/original/grad/1_1.zarr'), entry('2_1', 'overlays/original/grad/2_1.zarr')],
+        seconds: 1,
+        created: '2024-05-01T10:00:00.000Z',
+      }),
+    ),
   );
   server = createServer({ slides: [slides], results, models, port: 0, rescanMs: 60_000, workers: 1 }, (line) => logged.push(line));
   port = (await server.listen()).port;

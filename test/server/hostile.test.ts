@@ -14,6 +14,7 @@ import { createServer, type SdsServer } from '../../server/index.js';
 import { FloatStore } from '../../maps/index.js';
 import { hasReader, makeFifo, testPattern, writeTiff } from '../support/server-helpers.js';
 import { rawRequest, rawSocket, type RawReply } from '../support/raw-http.js';
+import { syntheticManifest } from '../support/manifest.js';
 
 const root = realpathSync(mkdtempSync(join(tmpdir(), 'sds-hostile-')));
 const slides = join(root, 'slides');
@@ -47,16 +48,15 @@ beforeAll(async () => {
   await store.finalize();
   writeFileSync(
     join(results, 'tiny', 'manifest.json'),
-    JSON.stringify({
-      version: 1,
-      slide: { path: join(slides, 'tiny.tif'), name: 'tiny.tif', width: 300, height: 200 },
-      model: { weights: 'random:resnet18', arch: 'resnet18' },
-      patches: { size: 64, level: 0, overlap: 0, count: 4 },
-      tissueMask: 'tissue-mask.png',
-      overlays: [{ variant: 'original', method: 'grad', layer: '1_1', downsample: 4, width: 75, height: 50, range: [-1, 1], store: 'overlays/original/grad/1_1.zarr', dzi: 'overlays/original/grad/1_1.dzi' }],
-      seconds: 1,
-      created: '2024-05-01T10:00:00.000Z',
-    }),
+    JSON.stringify(
+      syntheticManifest({
+        slide: { path: join(slides, 'tiny.tif'), name: 'tiny.tif', width: 300, height: 200 },
+        patches: { size: 64, level: 0, overlap: 0, count: 4 },
+        overlays: [{ variant: 'original', method: 'grad', layer: '1_1', downsample: 4, width: 75, height: 50, range: [-1, 1], store: 'overlays/original/grad/1_1.zarr', dzi: 'overlays/original/grad/1_1.dzi' }],
+        seconds: 1,
+        created: '2024-05-01T10:00:00.000Z',
+      }),
+    ),
   );
   server = createServer({ slides: [slides], results, models, port: 0, rescanMs: 60_000, viewerDir: join(root, 'viewer-missing') }, () => undefined);
   port = (await server.listen()).port;
