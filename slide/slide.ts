@@ -1,15 +1,14 @@
 /**
- * A whole-slide image opened from a TIFF/SVS file: its levels (stored, plus virtual ones where the stored
- * pyramid stops early), region reads in OpenSlide's coordinates, and its associated images.
+ * A whole-slide image opened through its format's SlideSource: its levels (stored, plus virtual ones where the
+ * stored pyramid stops early), region reads in OpenSlide's coordinates, associated images, one tile cache.
+ * Nothing here knows a format.
  */
 import { SdsError } from '../core/errors.js';
-import { compressionName, createTileDecoder, type CodecSettings, type TileDecoder } from './decoders/index.js';
 import { halve } from './downsample.js';
-import { FileSource } from './file-source.js';
-import { describePixels, MAX_ASSOCIATED_PIXELS, MAX_BLOCK_PIXELS, VIRTUAL_TILE_MAX, VIRTUAL_TILE_MIN } from './limits.js';
+import { openSource } from './formats.js';
+import { VIRTUAL_TILE_MAX, VIRTUAL_TILE_MIN } from './limits.js';
 import { blankTile, composeRegion, composeTiles, type TileGrid } from './region.js';
-import { layoutSlide } from './slide-metadata.js';
-import { readDirectories, type TiffDirectory } from './tiff-directory.js';
+import type { SlideSource } from './source.js';
 import { DEFAULT_CACHE_BYTES, TileCache } from './tile-cache.js';
 import type { AssociatedImageInfo, Mpp, ReadOptions, RgbImage, SlideInfo, SlideLevel } from './types.js';
 
@@ -28,15 +27,9 @@ export interface OpenSlideOptions {
 const MAX_REGION_BYTES = 1 << 30;
 
 /** A level's tiles, however they are made. */
-interface LevelSource {
+interface LevelTiles {
   level: SlideLevel;
   tile(col: number, row: number): Promise<RgbImage>;
-}
-
-/** The smallest stored level: virtual levels below it ask its tile table which of their tiles are blank. */
-interface StoredBase {
-  dir: TiffDirectory;
-  level: SlideLevel;
 }
 
 export class Slide {
@@ -44,83 +37,67 @@ export class Slide {
   private readonly associatedFailures = new Map<string, SdsError>();
 
   private constructor(
-    private readonly file: FileSource,
+    private readonly source: SlideSource,
     readonly info: SlideInfo,
-    private readonly sources: LevelSource[],
-    private readonly associatedDirs: Map<string, TiffDirectory>,
+    private readonly levelTiles: LevelTiles[],
     /** Decoded tiles of all levels; exposed so callers can watch or clear it. */
     readonly cache: TileCache,
     private readonly concurrency: number,
   ) {}
 
-  /** Open and check a slide. Errors are SdsError: FILE_NOT_FOUND, SLIDE_UNREADABLE, SLIDE_UNSUPPORTED. */
+  /** Open and check a slide of any format sds reads. Errors are SdsError: FILE_NOT_FOUND, SLIDE_UNREADABLE, SLIDE_UNSUPPORTED. */
   static async open(path: string, options: OpenSlideOptions = {}): Promise<Slide> {
-    const file = await FileSource.open(path);
+    const cache = new TileCache(options.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    const concurrency = options.concurrency ?? 8;
+    let source: SlideSource;
     try {
-      return await Slide.build(file, options);
+      source = await openSource(path, { cache, concurrency });
     } catch (err) {
-      await file.close().catch(() => undefined);
-      if (err instanceof SdsError) throw err;
-      throw new SdsError('SLIDE_UNREADABLE', `${file.name} cannot be read: ${(err as Error).message}`, {
-        suggestion: 'the file is corrupt or not a slide',
-        context: { path },
-        cause: err,
-      });
+      throw asSlideError(err, path);
+    }
+    try {
+      return await Slide.build(path, source, cache, concurrency, options);
+    } catch (err) {
+      await source.close().catch(() => undefined);
+      throw asSlideError(err, path);
     }
   }
 
-  private static async build(file: FileSource, options: OpenSlideOptions): Promise<Slide> {
-    const dirs = await readDirectories(file);
-    const layout = layoutSlide(dirs);
-    if (layout.levels.length === 0) {
-      throw new SdsError('SLIDE_UNSUPPORTED', `${file.name} has no tiled image; sds reads tiled pyramidal TIFF and Aperio SVS slides`, {
-        suggestion: 'convert it, e.g. `vips tiffsave in.tif out.tif --tile --pyramid --compression jpeg`',
-        context: { path: file.path },
-      });
-    }
-    const cache = new TileCache(options.cacheBytes ?? DEFAULT_CACHE_BYTES);
-    const concurrency = options.concurrency ?? 8;
-    const base = layout.levels[0]!;
-    const sources: LevelSource[] = layout.levels.map((dir, index) => {
-      // Unsupported compression fails here, at open, naming the code and the file.
-      const decoder = createTileDecoder(codecSettings(dir), file.name);
+  private static async build(path: string, source: SlideSource, cache: TileCache, concurrency: number, options: OpenSlideOptions): Promise<Slide> {
+    const base = source.levels[0]!;
+    const tiles: LevelTiles[] = source.levels.map((stored, index) => {
       const level: SlideLevel = {
         index,
-        width: dir.width,
-        height: dir.height,
-        downsample: (base.width / dir.width + base.height / dir.height) / 2,
-        tileWidth: dir.blockWidth,
-        tileHeight: dir.blockHeight,
-        compression: dir.compression,
-        compressionName: compressionName(dir.compression),
+        width: stored.width,
+        height: stored.height,
+        downsample: stored.downsample ?? (base.width / stored.width + base.height / stored.height) / 2,
+        tileWidth: stored.tileWidth,
+        tileHeight: stored.tileHeight,
+        compression: stored.compression,
         virtual: false,
       };
-      return tiffLevel(file, dir, decoder, level, cache);
+      return {
+        level,
+        // No abort signal into a load: concurrent readers share it through the cache (regions check theirs between tiles).
+        tile: (col, row) => cache.get(`${index}:${col}:${row}`, async () => (await source.readTile(index, col, row)) ?? blankTile(stored.tileWidth, stored.tileHeight)),
+      };
     });
+    const storedCount = tiles.length;
     const smallest = options.smallestLevelSize ?? 512;
-    const stored: StoredBase = { dir: layout.levels.at(-1)!, level: sources.at(-1)!.level };
-    while (smallest > 0 && Math.max(sources.at(-1)!.level.width, sources.at(-1)!.level.height) > smallest) {
-      sources.push(virtualLevel(sources.at(-1)!, sources.length, cache, concurrency, stored));
+    while (smallest > 0 && Math.max(tiles.at(-1)!.level.width, tiles.at(-1)!.level.height) > smallest) {
+      tiles.push(virtualLevel(tiles.at(-1)!, tiles.length, cache, concurrency, source, storedCount - 1));
     }
-    if (options.probe ?? true) await sources[layout.levels.length - 1]!.tile(0, 0);
-
-    const associatedDirs = new Map(layout.associated.map(({ name, dir }) => [name, dir]));
-    const associated: AssociatedImageInfo[] = layout.associated.map(({ name, dir }) => ({
-      name,
-      width: dir.width,
-      height: dir.height,
-      compression: dir.compression,
-      compressionName: compressionName(dir.compression),
-    }));
+    if (options.probe ?? true) await probe(source, storedCount - 1);
     const info: SlideInfo = {
-      path: file.path,
-      vendor: layout.vendor,
-      levels: sources.map((s) => s.level),
-      mpp: layout.mpp,
-      magnification: layout.magnification,
-      associated,
+      path,
+      vendor: source.vendor,
+      levels: tiles.map((t) => t.level),
+      mpp: source.mpp,
+      magnification: source.objectivePower,
+      associated: [...source.associated],
+      properties: { ...source.properties },
     };
-    return new Slide(file, info, sources, associatedDirs, cache, concurrency);
+    return new Slide(source, info, tiles, cache, concurrency);
   }
 
   get path(): string {
@@ -149,9 +126,9 @@ export class Slide {
    */
   async readRegion(level: number, x: number, y: number, width: number, height: number, options: ReadOptions = {}): Promise<Uint8Array> {
     this.assertOpen();
-    const source = this.sources[level];
-    if (!Number.isInteger(level) || !source) {
-      throw new SdsError('BAD_ARGUMENT', `level ${level} does not exist in ${this.file.name} (levels 0..${this.sources.length - 1})`, { suggestion: 'see `sds info <slide>`' });
+    const tiles = this.levelTiles[level];
+    if (!Number.isInteger(level) || !tiles) {
+      throw new SdsError('BAD_ARGUMENT', `level ${level} does not exist in ${this.name} (levels 0..${this.levelTiles.length - 1})`, { suggestion: 'see `sds info <slide>`' });
     }
     if (!Number.isFinite(x) || !Number.isFinite(y) || !Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
       throw new SdsError('BAD_ARGUMENT', `bad region x=${x} y=${y} ${width}x${height}: width and height must be positive integers`, { suggestion: 'pass whole pixels' });
@@ -161,48 +138,24 @@ export class Slide {
         suggestion: 'read it in tiles, or from a lower-resolution level',
       });
     }
-    const { downsample } = source.level;
+    const { downsample } = tiles.level;
     // Level coordinates rounded to whole pixels: an exact decode, where OpenSlide resamples fractional positions.
     const lx = Math.round(x / downsample);
     const ly = Math.round(y / downsample);
-    return composeRegion(gridOf(source.level), lx, ly, width, height, (c, r) => source.tile(c, r), { signal: options.signal, concurrency: this.concurrency });
+    const { signal } = options;
+    return composeRegion(gridOf(tiles.level), lx, ly, width, height, (c, r) => tiles.tile(c, r), { signal, concurrency: this.concurrency });
   }
 
   /**
-   * RGB of an associated image ('thumbnail', 'label', 'macro'), read strip by strip; not cached. One larger than
-   * MAX_ASSOCIATED_PIXELS is refused (SLIDE_TOO_LARGE) before anything is read; a refusal or a decode failure is
+   * RGB of an associated image ('thumbnail', 'label', 'macro', ...); not cached. A refusal or a decode failure is
    * remembered, so asking again costs nothing.
    */
   async readAssociated(name: string, options: ReadOptions = {}): Promise<RgbImage> {
     this.assertOpen();
-    const dir = this.associatedDirs.get(name);
-    if (!dir) {
-      const have = [...this.associatedDirs.keys()];
-      throw new SdsError('BAD_ARGUMENT', `${this.file.name} has no associated image "${name}"${have.length ? ` (it has: ${have.join(', ')})` : ''}`, {
-        suggestion: 'see `sds info <slide>`',
-      });
-    }
     const failed = this.associatedFailures.get(name);
     if (failed) throw failed;
     try {
-      const pixels = dir.width * dir.height;
-      if (pixels > MAX_ASSOCIATED_PIXELS) {
-        throw new SdsError(
-          'SLIDE_TOO_LARGE',
-          `${this.file.name}: its ${name} image declares ${dir.width}x${dir.height} px (${describePixels(pixels)}), more than the ${describePixels(MAX_ASSOCIATED_PIXELS)} sds decodes for an associated image`,
-          {
-            suggestion: 'the file is probably corrupt; its pyramid levels can still be read',
-            context: { path: this.file.path, image: name, width: dir.width, height: dir.height, budget: MAX_ASSOCIATED_PIXELS, directory: dir.index },
-          },
-        );
-      }
-      const decoder = createTileDecoder(codecSettings(dir), this.file.name);
-      const grid: TileGrid = { width: dir.width, height: dir.height, tileWidth: dir.blockWidth, tileHeight: dir.blockHeight };
-      const data = await composeRegion(grid, 0, 0, dir.width, dir.height, (col, row) => readBlock(this.file, dir, decoder, row * dir.blocksAcross + col, `${name} strip ${row}`, MAX_ASSOCIATED_PIXELS), {
-        signal: options.signal,
-        concurrency: this.concurrency,
-      });
-      return { width: dir.width, height: dir.height, data };
+      return await this.source.readAssociated(name, options.signal);
     } catch (err) {
       // What the file says does not change while it is open: remember refusals and undecodable data (not I/O errors, not aborts).
       if (err instanceof SdsError && (err.code === 'SLIDE_TOO_LARGE' || err.code === 'SLIDE_UNSUPPORTED' || err.context?.['block'] !== undefined)) {
@@ -215,73 +168,50 @@ export class Slide {
   async close(): Promise<void> {
     this.closed = true;
     this.cache.clear();
-    await this.file.close();
+    await this.source.close();
+  }
+
+  private get name(): string {
+    return this.info.path.split('/').at(-1) ?? this.info.path;
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new SdsError('BAD_ARGUMENT', `${this.file.name} was closed`, { suggestion: 'open the slide again' });
+    if (this.closed) throw new SdsError('BAD_ARGUMENT', `${this.name} was closed`, { suggestion: 'open the slide again' });
   }
 }
 
-/** Open a slide (Aperio SVS or tiled pyramidal TIFF). */
+/** Open a slide of any format sds reads (see `SLIDE_FORMATS`). */
 export function openSlide(path: string, options?: OpenSlideOptions): Promise<Slide> {
   return Slide.open(path, options);
 }
 
+/** Errors from a format are SdsErrors already; anything else (a library's throw) becomes SLIDE_UNREADABLE naming the path. */
+function asSlideError(err: unknown, path: string): SdsError {
+  if (err instanceof SdsError) return err;
+  const name = path.split('/').filter(Boolean).at(-1) ?? path;
+  return new SdsError('SLIDE_UNREADABLE', `${name} cannot be read: ${(err as Error).message}`, {
+    suggestion: 'the file is corrupt or not a slide',
+    context: { path },
+    cause: err,
+  });
+}
+
+/** Decode the first stored tile of the smallest stored level, so undecodable tiles fail at open. */
+async function probe(source: SlideSource, level: number): Promise<void> {
+  const { width, height, tileWidth, tileHeight } = source.levels[level]!;
+  const cols = Math.ceil(width / tileWidth);
+  const rows = Math.ceil(height / tileHeight);
+  // The first tile with data (a sparse level may store nothing at (0, 0)); a bounded search.
+  for (let i = 0; i < Math.min(cols * rows, 4096); i++) {
+    if (!source.isEmpty(level, i % cols, Math.floor(i / cols))) {
+      await source.readTile(level, i % cols, Math.floor(i / cols));
+      return;
+    }
+  }
+}
+
 function gridOf(level: SlideLevel): TileGrid {
   return { width: level.width, height: level.height, tileWidth: level.tileWidth, tileHeight: level.tileHeight };
-}
-
-function codecSettings(dir: TiffDirectory): CodecSettings {
-  return {
-    compression: dir.compression,
-    photometric: dir.photometric,
-    blockWidth: dir.blockWidth,
-    blockHeight: dir.blockHeight,
-    samplesPerPixel: dir.samplesPerPixel,
-    bitsPerSample: dir.bitsPerSample,
-    planarConfiguration: dir.planarConfiguration,
-    predictor: dir.predictor,
-    jpegTables: dir.jpegTables,
-  };
-}
-
-function tiffLevel(file: FileSource, dir: TiffDirectory, decoder: TileDecoder, level: SlideLevel, cache: TileCache): LevelSource {
-  return {
-    level,
-    tile: (col, row) =>
-      cache.get(`${level.index}:${col}:${row}`, () => readBlock(file, dir, decoder, row * dir.blocksAcross + col, `tile (${col}, ${row}) of level ${level.index}`)),
-  };
-}
-
-/** One tile or strip: its bytes, decoded; errors name the file and the block. */
-async function readBlock(file: FileSource, dir: TiffDirectory, decoder: TileDecoder, index: number, what: string, budget = MAX_BLOCK_PIXELS): Promise<RgbImage> {
-  const count = dir.byteCounts[index]!;
-  // Writers leave empty tiles (0 bytes) where there is nothing to store: white, as OpenSlide shows them.
-  if (count === 0) return blankTile(dir.blockWidth, dir.blockHeight);
-  // Checked before a byte is read: every decoder's output is bounded by this declared size.
-  const pixels = dir.blockWidth * dir.blockHeight;
-  if (pixels > budget) {
-    throw new SdsError('SLIDE_TOO_LARGE', `${file.name}: ${what} is ${dir.blockWidth}x${dir.blockHeight} px (${describePixels(pixels)}), more than the ${describePixels(budget)} sds decodes at once`, {
-      suggestion: 'the file is corrupt, or its tiles are far larger than slides use; re-tile it, e.g. `vips tiffsave in out.tif --tile --pyramid`',
-      context: { path: file.path, directory: dir.index, block: index, width: dir.blockWidth, height: dir.blockHeight, budget },
-    });
-  }
-  // Uncompressed data past the block's own size is never used: do not read it.
-  const length = dir.compression === 1 ? Math.min(count, pixels * dir.samplesPerPixel) : count;
-  const bytes = await file.read(dir.offsets[index]!, length, what);
-  try {
-    return await decoder.decode(bytes);
-  } catch (cause) {
-    const code = cause instanceof SdsError ? cause.code : 'SLIDE_UNREADABLE';
-    // libvips repeats its message once per line; one copy of each line is enough.
-    const reason = [...new Set(String((cause as Error).message ?? cause).split('\n').map((l) => l.trim()).filter(Boolean))].join('; ');
-    throw new SdsError(code, `${file.name}: ${what} cannot be decoded (${compressionName(dir.compression)}): ${reason}`, {
-      suggestion: cause instanceof SdsError && cause.suggestion ? cause.suggestion : 'the slide is corrupt; copy or download it again',
-      context: { path: file.path, directory: dir.index, block: index },
-      cause,
-    });
-  }
 }
 
 /** Virtual tiles as large as their parent's, within [VIRTUAL_TILE_MIN, VIRTUAL_TILE_MAX]: never a huge area, never millions of tiny tiles. */
@@ -291,11 +221,12 @@ function virtualTileSide(parent: number): number {
 
 /**
  * A level the file lacks: each tile is the 2x2 box average of the matching 2x-size area of the level above.
- * A tile over an area the file stores no data for is blank, known from the stored level's tile table alone,
- * without visiting the levels in between (which for a huge blank slide would be billions of tiles).
+ * A tile over an area the file stores no data for is blank, known from the smallest stored level's tile table
+ * alone, without visiting the levels in between (which for a huge blank slide would be billions of tiles).
  */
-function virtualLevel(parent: LevelSource, index: number, cache: TileCache, concurrency: number, base: StoredBase): LevelSource {
+function virtualLevel(parent: LevelTiles, index: number, cache: TileCache, concurrency: number, source: SlideSource, storedLevel: number): LevelTiles {
   const p = parent.level;
+  const stored = source.levels[storedLevel]!;
   const level: SlideLevel = {
     index,
     width: Math.ceil(p.width / 2),
@@ -304,20 +235,18 @@ function virtualLevel(parent: LevelSource, index: number, cache: TileCache, conc
     tileWidth: virtualTileSide(p.tileWidth),
     tileHeight: virtualTileSide(p.tileHeight),
     compression: p.compression,
-    compressionName: p.compressionName,
     virtual: true,
   };
   const parentGrid = gridOf(p);
   // Stored-level pixels per pixel of this level (a power of two: every virtual level halves the one above).
-  const scale = 2 ** (index - base.level.index);
+  const scale = 2 ** (index - storedLevel);
   const blank = (col: number, row: number): boolean => {
-    const { dir } = base;
     const x0 = col * level.tileWidth * scale;
     const y0 = row * level.tileHeight * scale;
-    const x1 = Math.min((col + 1) * level.tileWidth * scale, dir.width);
-    const y1 = Math.min((row + 1) * level.tileHeight * scale, dir.height);
-    for (let r = Math.floor(y0 / dir.blockHeight); r * dir.blockHeight < y1; r++) {
-      for (let c = Math.floor(x0 / dir.blockWidth); c * dir.blockWidth < x1; c++) if (dir.byteCounts[r * dir.blocksAcross + c] !== 0) return false;
+    const x1 = Math.min((col + 1) * level.tileWidth * scale, stored.width);
+    const y1 = Math.min((row + 1) * level.tileHeight * scale, stored.height);
+    for (let r = Math.floor(y0 / stored.tileHeight); r * stored.tileHeight < y1; r++) {
+      for (let c = Math.floor(x0 / stored.tileWidth); c * stored.tileWidth < x1; c++) if (!source.isEmpty(storedLevel, c, r)) return false;
     }
     return true;
   };

@@ -9,20 +9,18 @@ export interface SlideLevel {
   downsample: number;
   tileWidth: number;
   tileHeight: number;
-  /** TIFF compression code of the stored tiles; for a virtual level, that of the level it is made from. */
-  compression: number;
-  compressionName: string;
+  /** How the stored tiles are compressed ('JPEG', 'WebP', ...); for a virtual level, that of the level it is made from. */
+  compression: string;
   /** Made by 2x2 box-averaging the level above, because the file's own pyramid stops too early. */
   virtual: boolean;
 }
 
 export interface AssociatedImageInfo {
-  /** 'thumbnail' | 'label' | 'macro' (Aperio). */
+  /** OpenSlide's names: 'thumbnail', 'label', 'macro'. */
   name: string;
   width: number;
   height: number;
-  compression: number;
-  compressionName: string;
+  compression: string;
 }
 
 /** Microns per pixel at level 0. */
@@ -33,13 +31,15 @@ export interface Mpp {
 
 export interface SlideInfo {
   path: string;
-  /** 'aperio' when the ImageDescription says so, else 'generic-tiff'. */
-  vendor: 'aperio' | 'generic-tiff';
+  /** OpenSlide's vendor name ('aperio', 'hamamatsu', 'mirax', 'generic-tiff', ...), or ours where OpenSlide has none ('ome-tiff', 'dicom'). */
+  vendor: string;
   levels: SlideLevel[];
   mpp?: Mpp;
   /** Objective power (Aperio AppMag); undefined when the file does not say. */
   magnification?: number;
   associated: AssociatedImageInfo[];
+  /** OpenSlide-named properties: the vendor's and `openslide.*` (vendor, mpp-x/y, objective-power, level sizes, bounds). */
+  properties: Record<string, string>;
 }
 
 /** Interleaved 8-bit RGB, row-major: data.length === width * height * 3. */

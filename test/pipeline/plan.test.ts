@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { chooseGeometry } from '../../pipeline/index.js';
 import type { SlideLevel } from '../../slide/index.js';
 
-const level = (index: number, downsample: number): SlideLevel => ({ index, width: Math.round(8192 / downsample), height: Math.round(8192 / downsample), downsample, tileWidth: 256, tileHeight: 256, compression: 7, compressionName: 'JPEG', virtual: false });
+const level = (index: number, downsample: number): SlideLevel => ({ index, width: Math.round(8192 / downsample), height: Math.round(8192 / downsample), downsample, tileWidth: 256, tileHeight: 256, compression: 'JPEG', virtual: false });
 const slide = { path: 's.svs', levels: [level(0, 1), level(1, 4.0002), level(2, 16.001)], mpp: { x: 0.25, y: 0.25 } };
 
 describe('analysis geometry: a level or a target MPP', () => {

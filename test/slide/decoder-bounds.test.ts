@@ -14,7 +14,7 @@ import { frameSize } from '../../slide/decoders/jpeg.js';
 import { inflateAtMost } from '../../slide/decoders/lossless.js';
 import { lzwDecode } from '../../slide/decoders/lzw.js';
 import { FileSource } from '../../slide/file-source.js';
-import { readDirectories } from '../../slide/tiff-directory.js';
+import { readDirectories } from '../../slide/tiff/directory.js';
 import { deflateBomb, j2kClaiming, jpegClaiming, lzwBomb, lzwCodes } from '../support/hostile-tiff.js';
 import { measure } from '../support/resource-bound.js';
 

@@ -324,7 +324,7 @@ describe('finding 4: named pipes and other non-files are never opened for readin
     ['a FIFO named x.svs', () => fifo, /is not a regular file but a named pipe \(FIFO\)/],
     ['a symlink to the FIFO', () => link, /is not a regular file but a named pipe \(FIFO\)/],
     ['a symlink to /dev/zero', () => join(tmp, 'zero.svs'), /is not a regular file but a device/],
-    ['a folder', () => tmp, /is not a regular file but a folder/],
+    ['a folder', () => tmp, /is a folder that holds no slide sds reads/],
   ] as const)('openSlide(%s): SLIDE_UNREADABLE at once', async (_label, path, problem) => {
     await expectRefusal(() => openSlide(path()), path(), 'SLIDE_UNREADABLE', problem);
     expect(hasReader(fifo)).toBe(false);

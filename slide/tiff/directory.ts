@@ -3,9 +3,9 @@
  * geotiff's getImageCount() follows `next` pointers without a cycle check (a looping file would hang).
  */
 import { GeoTIFF, type ImageFileDirectory } from 'geotiff';
-import { SdsError } from '../core/errors.js';
-import type { FileSource } from './file-source.js';
-import { MAX_IMAGE_SIDE, MAX_TILE_SIDE } from './limits.js';
+import { SdsError } from '../../core/errors.js';
+import type { FileSource } from '../file-source.js';
+import { MAX_IMAGE_SIDE, MAX_TILE_SIDE } from '../limits.js';
 
 /** No real slide has more; a larger chain means a corrupt file, not a big one. */
 const MAX_DIRECTORIES = 1024;
@@ -40,6 +40,8 @@ export interface TiffDirectory {
   /** Byte ranges of the tiles or strips, row-major. */
   offsets: Float64Array;
   byteCounts: Float64Array;
+  /** Any other tag's value as geotiff loads it (vendor tags: NDPI, XMP, SubIFDs), undefined when absent. */
+  readTag(tag: number): Promise<unknown>;
 }
 
 /** Bytes per value of the TIFF field types geotiff reads; other types are skipped by it, and here. */
@@ -275,5 +277,6 @@ async function describe(ifd: ImageFileDirectory, index: number, file: FileSource
     jpegTables: tables ? Uint8Array.from(tables) : undefined,
     offsets,
     byteCounts,
+    readTag: async (tag) => (ifd.hasTag(tag as Tag) ? ifd.loadValue(tag as Tag) : undefined),
   };
 }

@@ -1,0 +1,9 @@
+/**
+ * The TIFF vendors in detection order: specific layouts first, the generic pyramid last (it takes any tiled TIFF).
+ * A new TIFF-based format is one module in this folder and one line here.
+ */
+import type { TiffVendor } from '../vendor.js';
+import { aperioVendor } from './aperio.js';
+import { genericTiffVendor } from './generic.js';
+
+export const TIFF_VENDORS: readonly TiffVendor[] = [aperioVendor, genericTiffVendor];
