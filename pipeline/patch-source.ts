@@ -5,7 +5,7 @@ import { SdsError } from '../core/errors.js';
 import { normalizeRgb, readImageRgb, rgbToChw } from '../models/input.js';
 import type { Normalization } from '../models/model.js';
 import { readSafetensors } from '../models/weights/safetensors.js';
-import { detectTissue, isSlidePath, openSlide, patchGrid, tissuePatches, type Slide } from '../slide/index.js';
+import { detectTissue, isSlidePath, listSlides, openSlide, patchGrid, tissuePatches, type Slide } from '../slide/index.js';
 import { ANALYSIS_DEFAULTS } from '../contracts/index.js';
 
 export interface PatchSource {
@@ -25,6 +25,7 @@ export interface PatchSource {
 }
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff']);
+const TIFF_EXT = new Set(['.tif', '.tiff']);
 
 export interface PatchSourceOptions {
   /** Patch side for slides (level-0 pixels), default 224. */
@@ -35,7 +36,8 @@ export interface PatchSourceOptions {
 
 /**
  * `path`: a folder of image patches (optionally one subfolder per class), a .safetensors batch,
- * a slide (.svs/.tif/.tiff), or a folder holding .svs slides: slide patches are taken at level 0
+ * a slide of any format sds reads, or a folder holding slides (.svs, .ndpi, .mrxs, .scn, .bif, DICOM series;
+ * .tif files there count as image patches): slide patches are taken at level 0
  * on a grid, where the tissue mask says at least half of the patch is tissue.
  */
 export async function openPatchSource(path: string, normalization: Normalization, options: PatchSourceOptions = {}): Promise<PatchSource> {
@@ -46,8 +48,9 @@ export async function openPatchSource(path: string, normalization: Normalization
     throw new SdsError('FILE_NOT_FOUND', `--data ${path} does not exist`, { suggestion: 'pass a folder of image patches or a .safetensors batch with `input`' });
   }
   if (st.isDirectory()) {
-    const slides = (await readdir(path)).filter((f) => extname(f).toLowerCase() === '.svs').sort();
-    if (slides.length) return slidePatches(slides.map((f) => join(path, f)), normalization, options);
+    // Slides of every format; .tif/.tiff files in a folder stay image patches (patch exporters write them).
+    const slides = (await listSlides(path)).filter((p) => !TIFF_EXT.has(extname(p).toLowerCase()));
+    if (slides.length) return slidePatches(slides, normalization, options);
     return imageFolder(path, normalization);
   }
   if (isSlidePath(path)) return slidePatches([path], normalization, options);

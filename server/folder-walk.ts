@@ -3,8 +3,9 @@
  * Symlinks are followed only while their target stays inside the folder (and each real directory
  * is visited once, so link loops end); only metadata is read while walking.
  */
+import type { Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { isInside } from './safe-path.js';
 
 export interface WalkEntry {
@@ -23,6 +24,11 @@ export interface WalkOptions {
   wantFile?: (name: string) => boolean;
   /** Directories not to enter. */
   skipDir?: (name: string) => boolean;
+  /**
+   * Per directory: entries that are slides though not plain files with a wanted name (a DICOM series folder,
+   * loose files of one series: reported as files), and names that belong to them (never reported or entered).
+   */
+  claim?: (dirReal: string, entries: Dirent[]) => Promise<{ slides: string[]; owned: string[] }>;
   /** Called for each directory entered, before its files; return false to not descend further. */
   onDir?: (dir: WalkEntry) => boolean | Promise<boolean>;
 }
@@ -60,7 +66,11 @@ export async function walkFolder(root: string, options: WalkOptions = {}): Promi
     } catch {
       return;
     }
+    const claim = options.claim ? await options.claim(real, names).catch(() => ({ slides: [], owned: [] })) : undefined;
+    const claimed = new Set(claim?.slides.map((s) => basename(s)));
+    const owned = new Set(claim?.owned);
     for (const d of names) {
+      if (owned.has(d.name) && !claimed.has(d.name)) continue;
       const childPath = join(path, d.name);
       const childRel = rel ? `${rel}/${d.name}` : d.name;
       if (!d.isDirectory() && !d.isFile() && !d.isSymbolicLink()) continue;
@@ -78,7 +88,9 @@ export async function walkFolder(root: string, options: WalkOptions = {}): Promi
       } catch {
         continue;
       }
-      if (cst.isDirectory()) {
+      if (claimed.has(d.name)) {
+        files.push({ path: childPath, rel: childRel, real: childReal, mtimeMs: cst.mtimeMs, size: cst.size });
+      } else if (cst.isDirectory()) {
         if (!options.skipDir?.(d.name)) await visitDir(childPath, childRel, childReal, depth + 1);
       } else if (cst.isFile() && options.wantFile?.(d.name)) {
         files.push({ path: childPath, rel: childRel, real: childReal, mtimeMs: cst.mtimeMs, size: cst.size });

@@ -4,7 +4,7 @@
  * Requests look slides up by id; nothing a client sends ever becomes a path.
  */
 import { basename, extname } from 'node:path';
-import { isSlidePath, openSlide, type SlideInfo } from '../slide/index.js';
+import { claimFolder, isSlidePath, openSlide, type SlideInfo } from '../slide/index.js';
 import { Fingerprint, walkFolder, type WalkEntry } from './folder-walk.js';
 import { assignIds, idFromRelative } from './ids.js';
 import { realOrUndefined } from './safe-path.js';
@@ -69,7 +69,8 @@ export class SlideCatalog {
         missing.push(folder);
         continue;
       }
-      const { files, dirs } = await walkFolder(folder, { wantFile: isSlidePath });
+      // Slide files by extension; folder formats (a DICOM series folder, an MRXS data folder) through their claims.
+      const { files, dirs } = await walkFolder(folder, { wantFile: isSlidePath, claim: claimFolder });
       found.push(...files);
       seen.push(...dirs, ...files);
     }

@@ -7,7 +7,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { SdsError } from '../core/errors.js';
 import { FileSource } from './file-source.js';
-import type { SlideFormat, SlideSource, SourceOpenOptions } from './source.js';
+import type { FolderClaim, FolderEntry, SlideFormat, SlideSource, SourceOpenOptions } from './source.js';
 import { tiffFormat } from './tiff/format.js';
 
 export const SLIDE_FORMATS: readonly SlideFormat[] = [tiffFormat];
@@ -59,12 +59,10 @@ async function readHead(path: string): Promise<Uint8Array> {
 }
 
 /**
- * The slides directly in `folder`, sorted: files with a slide extension, and what folder formats claim (a DICOM
- * series folder, an MRXS file with its data folder); names a format owns (its data folders, the other files of a
- * series) are not listed on their own.
+ * What the formats claim of one folder's listing: folder slides (a DICOM series folder, an MRXS file with its data
+ * folder, a series of loose DICOM files) and the names that belong to them and are not slides on their own.
  */
-export async function listSlides(folder: string): Promise<string[]> {
-  const entries = await readdir(folder, { withFileTypes: true });
+export async function claimFolder(folder: string, entries: readonly FolderEntry[]): Promise<FolderClaim> {
   const slides = new Set<string>();
   const owned = new Set<string>();
   for (const format of SLIDE_FORMATS) {
@@ -73,6 +71,18 @@ export async function listSlides(folder: string): Promise<string[]> {
     claim.slides.forEach((s) => slides.add(s));
     claim.owned.forEach((n) => owned.add(n));
   }
+  return { slides: [...slides], owned: [...owned] };
+}
+
+/**
+ * The slides directly in `folder`, sorted: files with a slide extension, and what folder formats claim; names a
+ * format owns (its data folders, the other files of a series) are not listed on their own.
+ */
+export async function listSlides(folder: string): Promise<string[]> {
+  const entries = await readdir(folder, { withFileTypes: true });
+  const claim = await claimFolder(folder, entries);
+  const owned = new Set(claim.owned);
+  const slides = new Set(claim.slides);
   for (const entry of entries) {
     if (owned.has(entry.name) || entry.isDirectory() || !isSlidePath(entry.name)) continue;
     slides.add(join(folder, entry.name));

@@ -1,8 +1,7 @@
-import { readdir } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { SdsError, formatError } from '../../core/errors.js';
 import { initEngine } from '../../models/index.js';
-import { isSlidePath, SLIDE_EXTENSIONS } from '../../slide/index.js';
+import { listSlides, SLIDE_EXTENSIONS } from '../../slide/index.js';
 import { LocalQueue, type BatchQueue, type SlideStatus, type SlideTask, type WorkListener } from '../../queue/index.js';
 import { slideAnalysisFromFlags } from '../analysis-options.js';
 import { analyzeCommand, stoppedMessage } from './analyze.js';
@@ -25,15 +24,15 @@ export const batchCommand = defineCommand({
   async run(o, positionals) {
     const folder = positionals[0];
     if (!folder || positionals.length > 1) throw new SdsError('BAD_ARGUMENT', 'give exactly one folder of slides', { suggestion: 'sds batch <folder> --out DIR --weights W' });
-    let names: string[];
+    let slides: string[];
     try {
-      names = (await readdir(folder)).filter(isSlidePath).sort();
+      slides = await listSlides(folder);
     } catch (cause) {
       throw new SdsError('FILE_NOT_FOUND', `cannot read folder ${folder}`, { cause });
     }
-    if (!names.length) throw new SdsError('BAD_INPUT', `no slides (${SLIDE_EXTENSIONS.join(', ')}) in ${folder}`);
+    if (!slides.length) throw new SdsError('BAD_INPUT', `no slides (${SLIDE_EXTENSIONS.join(', ')}, or DICOM WSI series folders) in ${folder}`);
     const options = slideAnalysisFromFlags(o);
-    const tasks: SlideTask[] = names.map((name) => ({ slide: join(folder, name), options }));
+    const tasks: SlideTask[] = slides.map((slide) => ({ slide, options }));
     if (o.queue) {
       // connect before loading the engine: an unreachable Redis is reported at once
       const q = await connectQueue({ ...o, queue: o.queue }, { chunkBatches: o.chunk, attempts: o.attempts, retryDelayMs: o['retry-delay'] * 1000 });

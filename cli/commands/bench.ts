@@ -5,6 +5,7 @@ import { SdsError } from '../../core/errors.js';
 import { POOL_WORKLOADS, soak, timeOnPool } from '../../bench/workloads.js';
 import { benchWholeSlide } from '../../bench/whole-slide.js';
 import { benchTileLatency, tileLatencyMarkdown } from '../../bench/tile-latency.js';
+import { benchRegions, regionBenchSlides } from '../../bench/regions.js';
 import { initEngine } from '../../models/index.js';
 import { defineCommand, opt } from '../args.js';
 import { BACKEND_OPTION } from '../common-options.js';
@@ -15,7 +16,7 @@ import { printTable } from '../table.js';
 export const benchCommand = defineCommand({
   name: 'bench',
   summary: 'Measure speed on this machine: ms per patch for the saliency workloads, beside PyTorch.',
-  usage: 'sds bench [--only W,...] [--reps N] [--json FILE] [--torch FILE] [--soak N] [--whole-slide 20000] [--tiles]',
+  usage: 'sds bench [--only W,...] [--reps N] [--json FILE] [--torch FILE] [--soak N] [--whole-slide 20000] [--tiles] [--regions [--regions-from DIR,...]]',
   schema: z.object({
     only: opt.string('W,...', `workloads (default all): ${POOL_WORKLOADS.map((w) => w.name).join(', ')}`).optional(),
     reps: opt.int('N', 'timed batches per worker (default 2)').min(1).max(100).default(2),
@@ -25,9 +26,12 @@ export const benchCommand = defineCommand({
     soak: opt.int('N', 'also run grad_all for N patches and report RSS and live tensors after 100 and after N (e.g. 1000)').min(100).optional(),
     tiles: opt.flag('also measure tile latency of sds serve: p50/p95 and tiles/s for slide and overlay tiles, cold and warm, at 32, 256 and 1000 in flight (a markdown table; minutes)'),
     'whole-slide': opt.int('N', 'also analyse generated N x N and N x 2N slides: patches/s and peak RSS (e.g. 20000; minutes)').min(1024).max(200_000).optional(),
+    regions: opt.flag('measure region reads per slide format (40 regions of 512 px at level 0 per slide), beside OpenSlide (Debian python3-openslide) where it opens the format; without --only, only this runs'),
+    'regions-from': opt.string('DIR,...', 'with --regions: folders of slides (default ../shared/slides/formats and ../shared/slides)').optional(),
     ...BACKEND_OPTION,
   }),
   async run(o) {
+    if (o.regions && !o.only) return benchRegionsCommand(o['regions-from'], o.json);
     const engine = await initEngine({ engine: o.backend });
     const names = o.only ? splitList(o.only) : POOL_WORKLOADS.map((w) => w.name);
     const workers = o.workers ?? (os.availableParallelism?.() ?? os.cpus().length);
@@ -91,7 +95,40 @@ export const benchCommand = defineCommand({
         results[`${k}_rss_after_mb`] = r.rssAfterMb;
       }
     }
+    if (o.regions) Object.assign(results, await regionsTable(o['regions-from']));
     if (o.json) await writeFile(o.json, `${JSON.stringify(results, null, 1)}\n`);
     return 0;
   },
 });
+
+async function benchRegionsCommand(from: string | undefined, json: string | undefined): Promise<number> {
+  const results = await regionsTable(from);
+  if (json) await writeFile(json, `${JSON.stringify(results, null, 1)}\n`);
+  return 0;
+}
+
+/** Region reads per slide, sds beside OpenSlide: a table on stdout, {key: ms} for --json. */
+async function regionsTable(from: string | undefined): Promise<Record<string, number>> {
+  const folders = from ? splitList(from) : ['../shared/slides/formats', '../shared/slides'];
+  const slides = await regionBenchSlides(folders);
+  if (!slides.length) throw new SdsError('BAD_ARGUMENT', `--regions: no slides in ${folders.join(', ')}`, { suggestion: 'pass --regions-from DIR with slides of the formats to measure' });
+  const rows = await benchRegions(slides, { onSlide: (p) => process.stderr.write(`sds: regions: ${p} ...\n`) });
+  process.stdout.write(`\nregion reads (${rows[0]?.regions ?? 0} x ${rows[0]?.side ?? 0} px at level 0 per slide, fresh open, one at a time; ${os.cpus().length} core(s))\n`);
+  printTable(
+    ['slide', 'vendor', 'compression', 'sds ms/region', 'OpenSlide ms/region', 'ratio sds/OpenSlide'],
+    rows.map((r) => [
+      r.slide,
+      r.vendor,
+      r.compression,
+      r.sdsMsPerRegion.toFixed(1),
+      r.openslideMsPerRegion === undefined ? `- (${r.openslideError ?? 'not run'})` : r.openslideMsPerRegion.toFixed(1),
+      r.openslideMsPerRegion === undefined ? '-' : `${(r.sdsMsPerRegion / r.openslideMsPerRegion).toFixed(2)}x`,
+    ]),
+  );
+  const results: Record<string, number> = {};
+  for (const r of rows) {
+    results[`regions_${r.slide}_sds_ms`] = r.sdsMsPerRegion;
+    if (r.openslideMsPerRegion !== undefined) results[`regions_${r.slide}_openslide_ms`] = r.openslideMsPerRegion;
+  }
+  return results;
+}
