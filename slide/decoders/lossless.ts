@@ -1,16 +1,19 @@
-/** Uncompressed (1), LZW (5) and Deflate (8, 32946) blocks: bytes -> samples -> predictor -> RGB. */
+/** Uncompressed (1), LZW (5) and Deflate (8, 32946) blocks: bytes -> samples -> predictor -> RGB (Zstandard reuses the same path). */
 import { createInflate } from 'node:zlib';
 import { SdsError } from '../../core/errors.js';
 import { lzwDecode } from '../../slide/decoders/lzw.js';
 import { blockSampleBytes, type CodecSettings, type DecodedBlock, type TileDecoder } from '../../slide/decoders/registry.js';
 import { samplesToRgb, undoHorizontalDifferencing } from '../../slide/decoders/to-rgb.js';
 
-type Unpack = (bytes: Uint8Array) => Promise<Uint8Array>;
+/** Compressed block bytes -> the block's 8-bit samples, at most blockSampleBytes of them. */
+export type Unpack = (bytes: Uint8Array) => Promise<Uint8Array>;
 
-function samplesDecoder(settings: CodecSettings, unpack: Unpack): TileDecoder {
+/** A decoder for codecs whose output is the block's raw samples: unpack, undo the predictor, convert to RGB. */
+export function samplesDecoder(settings: CodecSettings, unpack: Unpack): TileDecoder {
   const { blockWidth, blockHeight, samplesPerPixel: spp, photometric, predictor, planarConfiguration } = settings;
   if (planarConfiguration !== 1 && spp > 1) {
-    throw new SdsError('SLIDE_UNSUPPORTED', 'separate colour planes (PlanarConfiguration 2) are not supported', { suggestion: 'convert the slide to interleaved RGB' });
+    // The TIFF layer splits such directories into single-sample planes (slide/tiff/planes.ts); a decoder sees one plane.
+    throw new SdsError('SLIDE_UNSUPPORTED', 'separate colour planes (PlanarConfiguration 2) are not supported here', { suggestion: 'convert the slide to interleaved RGB' });
   }
   if (predictor !== 1 && predictor !== 2) {
     throw new SdsError('SLIDE_UNSUPPORTED', `TIFF predictor ${predictor} is not supported for 8-bit samples`, { suggestion: 'convert the slide without a floating-point predictor' });

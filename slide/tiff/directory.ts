@@ -1,6 +1,8 @@
 /**
  * TIFF directories -> plain records. geotiff parses the bytes; this walks the IFD chain itself because
  * geotiff's getImageCount() follows `next` pointers without a cycle check (a looping file would hang).
+ * The SubIFDs (tag 330) of every directory are read the same way, with the same checks: OME-TIFF and
+ * `vips tiffsave --subifd` keep their reduced resolutions there rather than in the main chain.
  */
 import { GeoTIFF, type ImageFileDirectory } from 'geotiff';
 import { SdsError } from '../../core/errors.js';
@@ -9,13 +11,23 @@ import { MAX_IMAGE_SIDE, MAX_TILE_SIDE } from '../limits.js';
 
 /** No real slide has more; a larger chain means a corrupt file, not a big one. */
 const MAX_DIRECTORIES = 1024;
+/** SubIFDs of one directory (a pyramid has tens of levels at most) and of all directories together. */
+const MAX_SUBIFDS_PER_DIRECTORY = 64;
+const MAX_SUBIFDS = 4096;
+/** TIFF tag 330: offsets of child directories (reduced resolutions in OME-TIFF and libvips `--subifd`). */
+const SUBIFDS_TAG = 330;
 
 /** A tag name or number, as geotiff accepts it. */
 type Tag = Parameters<ImageFileDirectory['hasTag']>[0];
 
 /** Everything the reader needs from one IFD, loaded once at open. */
 export interface TiffDirectory {
+  /** Position in the main chain; for a SubIFD, its position among its parent's SubIFDs. */
   index: number;
+  /** For a SubIFD: the main-chain index of the directory that lists it. */
+  subIfdOf?: number;
+  /** The directories its SubIFDs tag (330) points to, in order (each followed along its own `next` chain); empty when none. */
+  subIfds: TiffDirectory[];
   width: number;
   height: number;
   tiled: boolean;
@@ -61,6 +73,7 @@ const TAG_NAMES: Record<number, string> = {
   323: 'TileLength',
   324: 'TileOffsets',
   325: 'TileByteCounts',
+  330: 'SubIFDs',
   347: 'JPEGTables',
 };
 
@@ -92,7 +105,27 @@ export async function readDirectories(file: FileSource): Promise<TiffDirectory[]
   const format: TiffFormat = { littleEndian: tiff.littleEndian, bigTiff: tiff.bigTiff };
   const dirs: TiffDirectory[] = [];
   const seen = new Set<number>();
-  const tables = { bytes: 0 };
+  // `scope` names the directories read so far, for the message when their tables together exceed the file.
+  const tables = { bytes: 0, scope: '' };
+  const parse = async (offset: number, index: number, label: string, subIfdOf?: number): Promise<{ dir: TiffDirectory; next: number }> => {
+    // Our own pass over the entries first: geotiff allocates each array tag's values at parse time from the
+    // count the file claims, so a lying count must be caught before geotiff sees it.
+    tables.scope = subIfdOf === undefined ? `TIFF directories 0..${index}` : `the TIFF directories and SubIFDs up to ${label}`;
+    const next = await checkDirectory(file, format, offset, label, tables);
+    try {
+      const ifd = await tiff.parser.parseFileDirectoryAt(offset);
+      return { dir: await describe(ifd, index, label, file, subIfdOf), next };
+    } catch (cause) {
+      if (cause instanceof SdsError) throw cause;
+      const message = String((cause as Error).message);
+      const wide = /exceeds MAX_SAFE_INTEGER/.test(message);
+      throw new SdsError('SLIDE_UNREADABLE', `${file.name}: ${label} cannot be parsed (${wide ? 'a 64-bit value beyond 2^53, e.g. an offset past the end of any file' : message})`, {
+        suggestion: 'the file is corrupt or truncated; copy or download it again',
+        context: { path: file.path, directory: label, offset },
+        cause,
+      });
+    }
+  };
   let offset = tiff.firstIFDOffset;
   for (let index = 0; offset !== 0; index++) {
     if (seen.has(offset) || index >= MAX_DIRECTORIES) {
@@ -102,26 +135,54 @@ export async function readDirectories(file: FileSource): Promise<TiffDirectory[]
       });
     }
     seen.add(offset);
-    // Our own pass over the entries first: geotiff allocates each array tag's values at parse time from the
-    // count the file claims, so a lying count must be caught before geotiff sees it.
-    const next = await checkDirectory(file, format, offset, index, tables);
-    try {
-      const ifd = await tiff.parser.parseFileDirectoryAt(offset);
-      dirs.push(await describe(ifd, index, file));
-    } catch (cause) {
-      if (cause instanceof SdsError) throw cause;
-      const message = String((cause as Error).message);
-      const wide = /exceeds MAX_SAFE_INTEGER/.test(message);
-      throw new SdsError('SLIDE_UNREADABLE', `${file.name}: TIFF directory ${index} cannot be parsed (${wide ? 'a 64-bit value beyond 2^53, e.g. an offset past the end of any file' : message})`, {
-        suggestion: 'the file is corrupt or truncated; copy or download it again',
-        context: { path: file.path, directory: index, offset },
-        cause,
-      });
-    }
+    const { dir, next } = await parse(offset, index, `TIFF directory ${index}`);
+    dirs.push(dir);
     offset = next;
   }
   if (dirs.length === 0) throw new SdsError('SLIDE_UNREADABLE', `${file.name} holds no TIFF directory`, { suggestion: 'the file is corrupt or truncated' });
+  // SubIFDs after the whole main chain, so `seen` knows every main directory: a SubIFD may not be one of them.
+  const budget = { left: MAX_SUBIFDS };
+  for (const dir of dirs) dir.subIfds = await readSubIfds(file, dir, seen, budget, parse);
   return dirs;
+}
+
+type ParseAt = (offset: number, index: number, label: string, subIfdOf?: number) => Promise<{ dir: TiffDirectory; next: number }>;
+
+/**
+ * The SubIFDs of `parent`: each offset its tag 330 lists, and the directories chained after it by `next` (writers
+ * use either form, some both). A chain that reaches an offset the list names stops there (that one is read in its
+ * turn); any other offset read before (a main directory, another SubIFD, a loop) means a corrupt file.
+ */
+async function readSubIfds(file: FileSource, parent: TiffDirectory, seen: Set<number>, budget: { left: number }, parse: ParseAt): Promise<TiffDirectory[]> {
+  const raw = await parent.readTag(SUBIFDS_TAG);
+  if (raw === undefined) return [];
+  const listed = (typeof raw === 'number' || typeof raw === 'bigint' ? [raw] : Array.from(raw as ArrayLike<number | bigint>)).map(Number);
+  const where = `the SubIFDs (tag 330) of TIFF directory ${parent.index}`;
+  const corrupt = (problem: string, context: Record<string, unknown> = {}) =>
+    new SdsError('SLIDE_UNREADABLE', `${file.name} is corrupt: ${where} ${problem}`, {
+      suggestion: 'copy or download the slide again; if it was written by a converter, convert it again',
+      context: { path: file.path, directory: parent.index, fileSize: file.size, ...context },
+    });
+  if (listed.length > MAX_SUBIFDS_PER_DIRECTORY) throw corrupt(`list ${listed.length} directories; a pyramid has at most ${MAX_SUBIFDS_PER_DIRECTORY}`);
+  const named = new Set(listed);
+  const out: TiffDirectory[] = [];
+  for (const first of listed) {
+    let offset = first;
+    let chained = false;
+    while (offset !== 0) {
+      if (!Number.isSafeInteger(offset) || offset < 0) throw corrupt(`point to byte ${offset}, not a file offset`);
+      if (chained && named.has(offset)) break;
+      if (seen.has(offset)) throw corrupt(`point back to a directory already read (byte ${offset}): the chain loops`, { offset });
+      if (out.length >= MAX_SUBIFDS_PER_DIRECTORY || budget.left <= 0) throw corrupt(`chain more than ${MAX_SUBIFDS_PER_DIRECTORY} directories (or the file more than ${MAX_SUBIFDS} SubIFDs)`);
+      seen.add(offset);
+      budget.left--;
+      const { dir, next } = await parse(offset, out.length, `SubIFD ${out.length} of TIFF directory ${parent.index}`, parent.index);
+      out.push(dir);
+      offset = next;
+      chained = true;
+    }
+  }
+  return out;
 }
 
 /**
@@ -130,7 +191,8 @@ export async function readDirectories(file: FileSource): Promise<TiffDirectory[]
  * directories together fit in the file (so directories cannot share one table a thousand times), and the next
  * directory starts inside it. Returns the next directory's offset (0: none).
  */
-async function checkDirectory(file: FileSource, format: TiffFormat, offset: number, index: number, tables: { bytes: number }): Promise<number> {
+async function checkDirectory(file: FileSource, format: TiffFormat, offset: number, label: string, tables: { bytes: number; scope: string }): Promise<number> {
+  const tablesScope = tables.scope;
   const { bigTiff, littleEndian } = format;
   const countSize = bigTiff ? 8 : 2;
   const entrySize = bigTiff ? 20 : 12;
@@ -138,16 +200,16 @@ async function checkDirectory(file: FileSource, format: TiffFormat, offset: numb
   const corrupt = (problem: string, context: Record<string, unknown> = {}) =>
     new SdsError('SLIDE_UNREADABLE', `${file.name} is truncated or corrupt: ${problem}`, {
       suggestion: 'copy or download the slide again and compare its size with the original',
-      context: { path: file.path, directory: index, fileSize: file.size, ...context },
+      context: { path: file.path, directory: label, fileSize: file.size, ...context },
     });
-  if (offset >= file.size) throw corrupt(`TIFF directory ${index} would start at byte ${offset}, past the end of the file (${file.size} bytes)`);
-  if (offset + countSize > file.size) throw corrupt(`TIFF directory ${index} at byte ${offset} is cut off by the end of the file (${file.size} bytes)`);
-  const head = new DataView(toArrayBuffer(await file.read(offset, countSize, `the entry count of TIFF directory ${index}`)));
+  if (offset >= file.size) throw corrupt(`${label} would start at byte ${offset}, past the end of the file (${file.size} bytes)`);
+  if (offset + countSize > file.size) throw corrupt(`${label} at byte ${offset} is cut off by the end of the file (${file.size} bytes)`);
+  const head = new DataView(toArrayBuffer(await file.read(offset, countSize, `the entry count of ${label}`)));
   const count = bigTiff ? head.getBigUint64(0, littleEndian) : BigInt(head.getUint16(0, littleEndian));
   // A classic TIFF cannot say more than 65535 (a 16-bit count); no writer needs more in a BigTIFF either.
-  if (count > 0xffffn) throw corrupt(`TIFF directory ${index} claims ${count} entries`);
+  if (count > 0xffffn) throw corrupt(`${label} claims ${count} entries`);
   const n = Number(count);
-  const table = new DataView(toArrayBuffer(await file.read(offset + countSize, n * entrySize + pointerSize, `TIFF directory ${index} (${n} entries)`)));
+  const table = new DataView(toArrayBuffer(await file.read(offset + countSize, n * entrySize + pointerSize, `${label} (${n} entries)`)));
   const word = (at: number): bigint => (bigTiff ? table.getBigUint64(at, littleEndian) : BigInt(table.getUint32(at, littleEndian)));
   const size = BigInt(file.size);
   for (let e = 0; e < n; e++) {
@@ -164,19 +226,19 @@ async function checkDirectory(file: FileSource, format: TiffFormat, offset: numb
     const field = word(at + (bigTiff ? 12 : 8));
     if (bytes <= BigInt(pointerSize)) {
       if (WIDE_TYPES.has(type) && values === 1n && field > BigInt(Number.MAX_SAFE_INTEGER)) {
-        throw corrupt(`${name} of TIFF directory ${index} holds ${field}, beyond 2^53 (an offset past the end of any file)`, { tag });
+        throw corrupt(`${name} of ${label} holds ${field}, beyond 2^53 (an offset past the end of any file)`, { tag });
       }
       continue;
     }
     if (field + bytes > size) {
-      throw corrupt(`${name} of TIFF directory ${index} has ${values} values at bytes ${field}..${field + bytes}, past the end of the file (${file.size} bytes)`, { tag });
+      throw corrupt(`${name} of ${label} has ${values} values at bytes ${field}..${field + bytes}, past the end of the file (${file.size} bytes)`, { tag });
     }
   }
   if (tables.bytes > file.size) {
-    throw corrupt(`the tile and strip tables of TIFF directories 0..${index} need ${tables.bytes} bytes, more than the file's ${file.size}: directories share tables`);
+    throw corrupt(`the tile and strip tables of ${tablesScope} need ${tables.bytes} bytes, more than the file's ${file.size}: directories share tables`);
   }
   const next = word(n * entrySize);
-  if (next > size) throw corrupt(`TIFF directory ${index} says the next directory starts at byte ${next}, past the end of the file (${file.size} bytes)`);
+  if (next > size) throw corrupt(`${label} says the next directory starts at byte ${next}, past the end of the file (${file.size} bytes)`);
   return Number(next);
 }
 
@@ -184,7 +246,7 @@ function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 }
 
-async function describe(ifd: ImageFileDirectory, index: number, file: FileSource): Promise<TiffDirectory> {
+async function describe(ifd: ImageFileDirectory, index: number, label: string, file: FileSource, subIfdOf?: number): Promise<TiffDirectory> {
   const num = async (tag: Tag, fallback?: number): Promise<number | undefined> => {
     if (!ifd.hasTag(tag)) return fallback;
     const v: unknown = await ifd.loadValue(tag);
@@ -210,32 +272,35 @@ async function describe(ifd: ImageFileDirectory, index: number, file: FileSource
   const blockHeight = tiled ? ((await num('TileLength')) ?? 0) : Math.min(height, (await num('RowsPerStrip')) ?? height);
   const whole = (v: number) => Number.isSafeInteger(v) && v > 0;
   if (!(whole(width) && whole(height) && whole(blockWidth) && whole(blockHeight))) {
-    throw new SdsError('SLIDE_UNREADABLE', `${file.name}: TIFF directory ${index} has no valid size (${width}x${height}, blocks ${blockWidth}x${blockHeight})`, {
+    throw new SdsError('SLIDE_UNREADABLE', `${file.name}: ${label} has no valid size (${width}x${height}, blocks ${blockWidth}x${blockHeight})`, {
       suggestion: 'the file is corrupt',
-      context: { path: file.path, directory: index },
+      context: { path: file.path, directory: label },
     });
   }
   if (width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE) {
-    throw new SdsError('SLIDE_TOO_LARGE', `${file.name}: TIFF directory ${index} declares ${width}x${height} px, beyond the ${MAX_IMAGE_SIDE} px per side sds reads`, {
+    throw new SdsError('SLIDE_TOO_LARGE', `${file.name}: ${label} declares ${width}x${height} px, beyond the ${MAX_IMAGE_SIDE} px per side sds reads`, {
       suggestion: 'no scanner makes such an image: the file is corrupt or was made to exhaust memory',
-      context: { path: file.path, directory: index, width, height, maxSide: MAX_IMAGE_SIDE },
+      context: { path: file.path, directory: label, width, height, maxSide: MAX_IMAGE_SIDE },
     });
   }
   if (tiled && (blockWidth > MAX_TILE_SIDE || blockHeight > MAX_TILE_SIDE)) {
-    throw new SdsError('SLIDE_TOO_LARGE', `${file.name}: TIFF directory ${index} declares ${blockWidth}x${blockHeight} px tiles, beyond the ${MAX_TILE_SIDE} px per side sds reads`, {
+    throw new SdsError('SLIDE_TOO_LARGE', `${file.name}: ${label} declares ${blockWidth}x${blockHeight} px tiles, beyond the ${MAX_TILE_SIDE} px per side sds reads`, {
       suggestion: 'the file is corrupt; if it is not, re-tile it, e.g. `vips tiffsave in out.tif --tile --tile-width 512 --tile-height 512 --pyramid`',
-      context: { path: file.path, directory: index, tileWidth: blockWidth, tileHeight: blockHeight, maxTileSide: MAX_TILE_SIDE },
+      context: { path: file.path, directory: label, tileWidth: blockWidth, tileHeight: blockHeight, maxTileSide: MAX_TILE_SIDE },
     });
   }
   const blocksAcross = Math.ceil(width / blockWidth);
   const blocksDown = Math.ceil(height / blockHeight);
-  const expected = blocksAcross * blocksDown;
+  const samplesPerPixel = (await num('SamplesPerPixel')) ?? 1;
+  const planarConfiguration = (await num('PlanarConfiguration')) ?? 1;
+  // PlanarConfiguration 2: one set of blocks per sample (all of sample 0's, then sample 1's, ...).
+  const expected = blocksAcross * blocksDown * (planarConfiguration === 2 ? Math.max(1, samplesPerPixel) : 1);
   const offsets = await numbers(tiled ? 'TileOffsets' : 'StripOffsets');
   const byteCounts = await numbers(tiled ? 'TileByteCounts' : 'StripByteCounts');
   if (offsets.length < expected || byteCounts.length < expected) {
-    throw new SdsError('SLIDE_UNREADABLE', `${file.name}: TIFF directory ${index} lists ${Math.min(offsets.length, byteCounts.length)} ${tiled ? 'tiles' : 'strips'} but needs ${expected}`, {
+    throw new SdsError('SLIDE_UNREADABLE', `${file.name}: ${label} lists ${Math.min(offsets.length, byteCounts.length)} ${tiled ? 'tiles' : 'strips'} but needs ${expected}`, {
       suggestion: 'the file is corrupt',
-      context: { path: file.path, directory: index },
+      context: { path: file.path, directory: label },
     });
   }
   // Checked here, once, so a truncated file fails at open rather than somewhere in the middle of a run.
@@ -244,18 +309,19 @@ async function describe(ifd: ImageFileDirectory, index: number, file: FileSource
     const count = byteCounts[i]!;
     const end = start + count;
     if (!(Number.isSafeInteger(start) && Number.isSafeInteger(count) && start >= 0 && count >= 0) || (count > 0 && end > file.size)) {
-      throw new SdsError('SLIDE_UNREADABLE', `${file.name} is truncated: ${tiled ? 'tile' : 'strip'} ${i} of TIFF directory ${index} ends at byte ${end}, the file has ${file.size}`, {
+      throw new SdsError('SLIDE_UNREADABLE', `${file.name} is truncated: ${tiled ? 'tile' : 'strip'} ${i} of ${label} ends at byte ${end}, the file has ${file.size}`, {
         suggestion: 'copy or download the slide again and compare its size with the original',
-        context: { path: file.path, directory: index, block: i },
+        context: { path: file.path, directory: label, block: i },
       });
     }
   }
   const bits = await numbers('BitsPerSample');
-  const samplesPerPixel = (await num('SamplesPerPixel')) ?? 1;
   const description = ifd.hasTag('ImageDescription') ? String(await ifd.loadValue('ImageDescription')).replace(/\0+$/, '') : undefined;
   const tables = ifd.hasTag('JPEGTables') ? ((await ifd.loadValue('JPEGTables')) as ArrayLike<number>) : undefined;
   return {
     index,
+    subIfdOf,
+    subIfds: [],
     width,
     height,
     tiled,
@@ -267,7 +333,7 @@ async function describe(ifd: ImageFileDirectory, index: number, file: FileSource
     photometric: (await num('PhotometricInterpretation')) ?? (samplesPerPixel >= 3 ? 2 : 1),
     samplesPerPixel,
     bitsPerSample: bits.length ? Array.from(bits) : [1],
-    planarConfiguration: (await num('PlanarConfiguration')) ?? 1,
+    planarConfiguration,
     predictor: (await num('Predictor')) ?? 1,
     newSubfileType: (await num('NewSubfileType')) ?? 0,
     description,

@@ -1,4 +1,7 @@
-/** Which TIFF directories form the pyramid, and the MPP libvips-style writers store as resolution tags. */
+/**
+ * Which TIFF directories form the pyramid (in the main chain, or in the SubIFDs of the full-size image), and the
+ * MPP libvips-style writers store as resolution tags.
+ */
 import type { Mpp } from '../types.js';
 import type { TiffDirectory } from './directory.js';
 
@@ -11,6 +14,18 @@ const PLAUSIBLE_MPP = [0.01, 100] as const;
 export function pyramidLevels(dirs: readonly TiffDirectory[]): TiffDirectory[] {
   const tiled = dirs.filter((d) => d.tiled && !(d.newSubfileType & SUBFILE_MASK)).sort((a, b) => b.width - a.width || b.height - a.height);
   return tiled.filter((d, i) => i === 0 || d.width < tiled[i - 1]!.width);
+}
+
+/**
+ * As pyramidLevels, but where the main chain holds a single full-size tiled image that has SubIFDs (`vips tiffsave
+ * --subifd`, OME-TIFF), the pyramid is that image and its SubIFDs. OpenSlide 3.4.1 does not read SubIFDs (it
+ * shows level 0 alone); the reduced levels are the writer's own, so they are used.
+ */
+export function pyramidWithSubIfds(dirs: readonly TiffDirectory[]): TiffDirectory[] {
+  const main = pyramidLevels(dirs);
+  const [base] = main;
+  if (main.length === 1 && base && base.subIfds.length > 0) return pyramidLevels([base, ...base.subIfds]);
+  return main;
 }
 
 /** MPP from XResolution/YResolution (pixels per inch or per cm), as libvips stores it. */

@@ -35,7 +35,8 @@ const FACTS: { fact: string; pattern: RegExp; home: string }[] = [
   { fact: 'the model spec', pattern: /kind:\s*['"]file['"];\s*weights|modelSpecSchema\s*=/, home: 'contracts/model-spec.ts' },
   { fact: 'the analysis defaults', pattern: /ANALYSIS_DEFAULTS\s*=|minTissue\s*\?\?\s*0\.5|patch:\s*256,\s*level:\s*0/, home: 'contracts/analysis.ts' },
   { fact: 'the analysis request', pattern: /analysisRequestSchema\s*=/, home: 'contracts/api.ts' },
-  { fact: 'the slide extensions', pattern: /['"]\.svs['"],\s*['"]\.tif['"]/, home: 'slide/formats.ts' },
+  // Each format states its own extensions (SlideFormat.extensions); slide/formats.ts derives SLIDE_EXTENSIONS from them.
+  { fact: 'the TIFF family extensions', pattern: /['"]\.svs['"],\s*['"]\.tif['"]/, home: 'slide/tiff/format.ts' },
   { fact: 'softmax of logits', pattern: /1\s*\/\s*\(1\s*\+\s*Math\.exp\(-/, home: 'models/predict.ts' },
 ];
 
