@@ -69,6 +69,8 @@ export interface SlideSummary {
   width: number;
   height: number;
   levels: number;
+  /** Who made the file, with OpenSlide's vendor names ('aperio', 'hamamatsu', 'mirax', ...; 'ome-tiff', 'dicom'). */
+  vendor: string;
   mpp: Mpp | null;
   magnification: number | null;
   dzi: string;

@@ -51,6 +51,7 @@ export function slideSummary(s: SlideEntry, analyses: AnalysisSummary[]): SlideS
     width: l0.width,
     height: l0.height,
     levels: s.info.levels.length,
+    vendor: s.info.vendor,
     mpp: s.info.mpp ?? null,
     magnification: s.info.magnification ?? null,
     dzi: `/slides/${s.id}.dzi`,

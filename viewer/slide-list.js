@@ -29,6 +29,7 @@ export function renderSlideList(list, slides, current, onOpen) {
       const res = [`${s.width.toLocaleString('en')} × ${s.height.toLocaleString('en')} px`];
       if (s.mpp) res.push(`${Number(s.mpp.x.toPrecision(3))} µm/px`);
       if (s.magnification) res.push(`${s.magnification}×`);
+      res.push(s.vendor);
       meta.textContent = res.join(' · ');
       text.append(name, document.createElement('br'), meta);
       if (s.analyses.length) {

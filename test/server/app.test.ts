@@ -109,7 +109,7 @@ describe('sds server: slides', () => {
     const slides = await json<SlideSummary[]>('/api/slides');
     expect(slides.map((s) => s.id)).toEqual(['inside-link', 'sub__nested', 'tiny', 'tiny-2']);
     const tiny = slides.find((s) => s.id === 'tiny')!;
-    expect(tiny).toMatchObject({ name: 'tiny.tif', width: W, height: H, mpp: null, magnification: null, dzi: '/slides/tiny.dzi', thumbnail: '/slides/tiny/thumbnail.jpg' });
+    expect(tiny).toMatchObject({ name: 'tiny.tif', width: W, height: H, vendor: 'generic-tiff', mpp: null, magnification: null, dzi: '/slides/tiny.dzi', thumbnail: '/slides/tiny/thumbnail.jpg' });
     expect(slides.find((s) => s.id === 'tiny-2')).toMatchObject({ width: 400, height: 300 });
     // the analysis belongs to slides-a/tiny.tif (by its path), not to slides-b/tiny.tif (same name)
     expect(tiny.analyses.map((a) => a.id)).toEqual(['tiny']);
@@ -167,7 +167,7 @@ describe('sds server: slides', () => {
       const slide = await openSlide(CMU);
       try {
         const info = await (await fetch(`${url}api/slides/CMU-1-Small-Region`)).json() as SlideDetail;
-        expect(info).toMatchObject({ width: 2220, height: 2967, levels: slide.levels.length, mpp: { x: 0.499, y: 0.499 }, magnification: 20 });
+        expect(info).toMatchObject({ width: 2220, height: 2967, levels: slide.levels.length, mpp: { x: 0.499, y: 0.499 }, magnification: 20, vendor: 'aperio' });
         expect(info.associated.map((a) => a.name).sort()).toEqual(slide.associated.map((a) => a.name).sort());
         // DZ level 12 is full resolution (2^12 >= 2967); level 10 is 4x down: the slide's 4x level
         for (const [level, col, row, f] of [[12, 3, 4, 1], [10, 1, 2, 4]] as const) {

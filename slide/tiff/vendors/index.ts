@@ -5,5 +5,9 @@
 import type { TiffVendor } from '../vendor.js';
 import { aperioVendor } from './aperio.js';
 import { genericTiffVendor } from './generic.js';
+import { leicaVendor } from './leica.js';
+import { omeTiffVendor } from './ome.js';
+import { philipsVendor } from './philips.js';
+import { ventanaVendor } from './ventana.js';
 
-export const TIFF_VENDORS: readonly TiffVendor[] = [aperioVendor, genericTiffVendor];
+export const TIFF_VENDORS: readonly TiffVendor[] = [omeTiffVendor, philipsVendor, leicaVendor, ventanaVendor, aperioVendor, genericTiffVendor];
