@@ -25,7 +25,13 @@ export const tiffFormat: SlideFormat = {
     try {
       const dirs = await readDirectories(file);
       const ctx = { file, dirs, concurrency };
-      const vendor = TIFF_VENDORS.find((v) => v.detect(ctx))!;
+      let vendor = TIFF_VENDORS.at(-1)!;
+      for (const v of TIFF_VENDORS) {
+        if (await v.detect(ctx)) {
+          vendor = v;
+          break;
+        }
+      }
       const parts = await vendor.open(ctx);
       if (parts.levels.length === 0) {
         throw new SdsError('SLIDE_UNSUPPORTED', `${file.name} has no tiled image; sds reads tiled pyramidal TIFF and Aperio SVS slides`, {

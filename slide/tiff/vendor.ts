@@ -21,7 +21,7 @@ export type TiffParts = Omit<SourceParts, 'name' | 'close'>;
 export interface TiffVendor {
   /** OpenSlide's vendor name, or ours for formats OpenSlide lacks ('ome-tiff'). */
   name: string;
-  /** From the parsed directories alone (descriptions, tags): whether this vendor wrote the file. */
-  detect(ctx: TiffContext): boolean;
+  /** From the parsed directories (descriptions, tags; `readTag` for vendor tags): whether this vendor wrote the file. */
+  detect(ctx: TiffContext): boolean | Promise<boolean>;
   open(ctx: TiffContext): Promise<TiffParts>;
 }
