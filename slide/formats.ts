@@ -8,9 +8,11 @@ import { basename, extname, join } from 'node:path';
 import { SdsError } from '../core/errors.js';
 import { FileSource } from './file-source.js';
 import type { FolderClaim, FolderEntry, SlideFormat, SlideSource, SourceOpenOptions } from './source.js';
+import { dicomFormat } from './dicom/format.js';
+import { mrxsFormat } from './mrxs/format.js';
 import { tiffFormat } from './tiff/format.js';
 
-export const SLIDE_FORMATS: readonly SlideFormat[] = [tiffFormat];
+export const SLIDE_FORMATS: readonly SlideFormat[] = [mrxsFormat, dicomFormat, tiffFormat];
 
 /** File extensions of slides, from every format (lower-case, with the dot). */
 export const SLIDE_EXTENSIONS: readonly string[] = [...new Set(SLIDE_FORMATS.flatMap((f) => f.extensions))];
