@@ -8,6 +8,7 @@ import { GeoTIFF, type ImageFileDirectory } from 'geotiff';
 import { SdsError } from '../../core/errors.js';
 import type { FileSource } from '../file-source.js';
 import { MAX_IMAGE_SIDE, MAX_TILE_SIDE } from '../limits.js';
+import { readNdpiTiffDirectories } from './ndpi/directories.js';
 
 /** No real slide has more; a larger chain means a corrupt file, not a big one. */
 const MAX_DIRECTORIES = 1024;
@@ -89,6 +90,9 @@ export async function readDirectories(file: FileSource): Promise<TiffDirectory[]
       context: { path: file.path, fileSize: file.size },
     });
   }
+  // Hamamatsu NDPI: a classic TIFF with 64-bit offsets that geotiff cannot follow; parsed by its own reader.
+  const ndpi = await readNdpiTiffDirectories(file);
+  if (ndpi) return ndpi;
   let tiff: GeoTIFF;
   try {
     // geotiff's parser only calls fetch() and close() on its source; BaseSource's other members are unused.

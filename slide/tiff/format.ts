@@ -17,8 +17,8 @@ export function isTiffHead(head: Uint8Array | undefined): boolean {
 
 export const tiffFormat: SlideFormat = {
   name: 'tiff',
-  description: 'TIFF family: Aperio SVS, OME-TIFF, Philips TIFF, Leica SCN, Ventana BIF, generic pyramidal TIFF',
-  extensions: ['.svs', '.tif', '.tiff', '.scn', '.bif'],
+  description: 'TIFF family: Aperio SVS, Hamamatsu NDPI, OME-TIFF, Philips TIFF, Leica SCN, Ventana BIF, generic pyramidal TIFF',
+  extensions: ['.svs', '.tif', '.tiff', '.scn', '.bif', '.ndpi'],
   detect: async (_path, head) => isTiffHead(head),
   async open(path, { concurrency }) {
     const file = await FileSource.open(path);
