@@ -39,6 +39,11 @@ Engine: TensorFlow.js (tfjs-node-gpu / tfjs-node when installed, else WASM, else
 }
 
 export async function run(argv: string[]): Promise<number> {
+  // `sds info x | head`: the reader went away; stop quietly as Unix tools do, not with a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(mainHelp());

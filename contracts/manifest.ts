@@ -42,7 +42,7 @@ export type AnalysisRecord = z.output<typeof analysisRecordSchema>;
 
 export const manifestSchema = z.looseObject({
   version: z.literal(1),
-  slide: z.looseObject({ path: z.string(), name: z.string(), width: z.number().int().positive(), height: z.number().int().positive(), mpp: mppSchema.optional(), magnification: z.number().optional() }),
+  slide: z.looseObject({ path: z.string(), name: z.string(), vendor: z.string().optional(), width: z.number().int().positive(), height: z.number().int().positive(), mpp: mppSchema.optional(), magnification: z.number().optional() }),
   model: z.looseObject({ weights: z.string(), arch: z.string(), kind: z.string().optional(), classes: z.number().int().optional(), surrogate: z.string().optional() }),
   /** size in analysis pixels; `downsample` level-0 px per analysis px; read from `level` */
   patches: z.looseObject({ size: z.number().int().positive(), level: z.number().int().min(0), downsample: z.number().positive().optional(), mpp: z.number().positive().optional(), overlap: z.number().int().min(0), count: z.number().int().min(0) }),

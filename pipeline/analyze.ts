@@ -303,7 +303,7 @@ export class AnalysisSession {
     const l0 = this.slide.levels[0]!;
     const manifest: Manifest = {
       version: 1,
-      slide: { path: this.slide.path, name: basename(this.slide.path), width: l0.width, height: l0.height, mpp: this.slide.mpp, magnification: this.slide.magnification },
+      slide: { path: this.slide.path, name: basename(this.slide.path), vendor: this.slide.info.vendor, width: l0.width, height: l0.height, mpp: this.slide.mpp, magnification: this.slide.magnification },
       model: { weights: spec.weightsLabel ?? modelLabel(spec.model), arch: plan.arch, kind: plan.kind, classes: plan.numClasses, surrogate: spec.surrogate },
       patches: { size: spec.patch, level: plan.geometry.readLevel, downsample: plan.geometry.downsample, mpp: plan.geometry.mpp, overlap: spec.overlap, count: plan.patches.length },
       tissueMask: 'tissue-mask.png',

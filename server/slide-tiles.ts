@@ -44,10 +44,13 @@ export async function renderSlideTile(slide: Slide, t: DzTile, quality: number):
 
 /**
  * At most THUMBNAIL_MAX px: the slide's own thumbnail image when it has one and it can be read, else its
- * smallest level. A thumbnail image the reader refuses (larger than its budget for associated images, or
+ * smallest level of at least THUMBNAIL_MAX px. A thumbnail image the reader refuses (larger than its budget for associated images, or
  * undecodable: a hostile or broken file) falls back to the smallest level, so the slide still gets a
  * thumbnail and the route caches it; the reader remembers the refusal, so it is not retried per request.
  */
+/** The most pixels read to make a thumbnail from a level (4096 x 4096). */
+const THUMBNAIL_SOURCE_PIXELS = 2 ** 24;
+
 export async function renderThumbnail(slide: Slide, quality: number): Promise<Buffer> {
   let image: RgbImage | undefined;
   if (slide.associated.some((a) => a.name === 'thumbnail')) {
@@ -58,7 +61,10 @@ export async function renderThumbnail(slide: Slide, quality: number): Promise<Bu
     }
   }
   if (!image) {
-    const level = slide.levels.at(-1)!;
+    // The smallest level still at least thumbnail-sized (NDPI and virtual pyramids go down to a few pixels, which
+    // would be blown up into a blur), unless that one is too large to read whole; then the smallest.
+    const fits = slide.levels.filter((l) => Math.max(l.width, l.height) >= THUMBNAIL_MAX && l.width * l.height <= THUMBNAIL_SOURCE_PIXELS);
+    const level = fits.at(-1) ?? slide.levels.at(-1)!;
     image = { width: level.width, height: level.height, data: await slide.readRegion(level.index, 0, 0, level.width, level.height) };
   }
   const { width, height, data } = image;
