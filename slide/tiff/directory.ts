@@ -5,6 +5,7 @@
  * `vips tiffsave --subifd` keep their reduced resolutions there rather than in the main chain.
  */
 import { GeoTIFF, type ImageFileDirectory } from 'geotiff';
+import type { TiffDirectory } from './directory-record.js';
 import { SdsError } from '../../core/errors.js';
 import type { FileSource } from '../file-source.js';
 import { MAX_IMAGE_SIDE, MAX_TILE_SIDE } from '../limits.js';
@@ -21,41 +22,7 @@ const SUBIFDS_TAG = 330;
 /** A tag name or number, as geotiff accepts it. */
 type Tag = Parameters<ImageFileDirectory['hasTag']>[0];
 
-/** Everything the reader needs from one IFD, loaded once at open. */
-export interface TiffDirectory {
-  /** Position in the main chain; for a SubIFD, its position among its parent's SubIFDs. */
-  index: number;
-  /** For a SubIFD: the main-chain index of the directory that lists it. */
-  subIfdOf?: number;
-  /** The directories its SubIFDs tag (330) points to, in order (each followed along its own `next` chain); empty when none. */
-  subIfds: TiffDirectory[];
-  width: number;
-  height: number;
-  tiled: boolean;
-  /** Tile size, or for strips the image width and rows per strip. */
-  blockWidth: number;
-  blockHeight: number;
-  blocksAcross: number;
-  blocksDown: number;
-  compression: number;
-  photometric: number;
-  samplesPerPixel: number;
-  bitsPerSample: number[];
-  planarConfiguration: number;
-  predictor: number;
-  newSubfileType: number;
-  description?: string;
-  /** Pixels per ResolutionUnit. */
-  xResolution?: number;
-  yResolution?: number;
-  resolutionUnit?: number;
-  jpegTables?: Uint8Array;
-  /** Byte ranges of the tiles or strips, row-major. */
-  offsets: Float64Array;
-  byteCounts: Float64Array;
-  /** Any other tag's value as geotiff loads it (vendor tags: NDPI, XMP, SubIFDs), undefined when absent. */
-  readTag(tag: number): Promise<unknown>;
-}
+export type { TiffDirectory } from './directory-record.js';
 
 /** Bytes per value of the TIFF field types geotiff reads; other types are skipped by it, and here. */
 const TYPE_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8 };

@@ -4,39 +4,12 @@
  * sees. The NDPI parse behind each directory stays reachable from it, so the Hamamatsu vendor both recognises
  * the file synchronously and reads the tags and offsets NDPI needs without parsing again.
  */
+import type { TiffDirectory } from '../directory-record.js';
 import type { ByteSource, NdpiFile } from './ifd.js';
 import { ndpiPosition, NdpiTags, readNdpiFile } from './ifd.js';
 
-/**
- * The fields of a TIFF directory record (../directory.ts's TiffDirectory, restated: importing it would make a
- * cycle); the assignment in readDirectories checks that they agree.
- */
-export interface NdpiTiffDirectory {
-  index: number;
-  subIfds: NdpiTiffDirectory[];
-  width: number;
-  height: number;
-  tiled: boolean;
-  blockWidth: number;
-  blockHeight: number;
-  blocksAcross: number;
-  blocksDown: number;
-  compression: number;
-  photometric: number;
-  samplesPerPixel: number;
-  bitsPerSample: number[];
-  planarConfiguration: number;
-  predictor: number;
-  newSubfileType: number;
-  description?: string;
-  xResolution?: number;
-  yResolution?: number;
-  resolutionUnit?: number;
-  jpegTables?: Uint8Array;
-  offsets: Float64Array;
-  byteCounts: Float64Array;
-  readTag(tag: number): Promise<unknown>;
-}
+/** NDPI directories make the same record as the TIFF reader's. */
+export type NdpiTiffDirectory = TiffDirectory;
 
 const parsed = new WeakMap<object, NdpiFile>();
 

@@ -10,8 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SdsError, type SdsErrorCode } from '../../../core/errors.js';
-import { claimFolder, listSlides, openSlide, TileCache, type Slide } from '../../../slide/index.js';
+import { claimFolder, listSlides, openSlide, TileCache } from '../../../slide/index.js';
 import { openSource } from '../../../slide/formats.js';
 import { SHARED } from '../../support/shared.js';
 import {
@@ -27,6 +26,7 @@ import {
   writeDicomInstance,
   type DicomInstanceSpec,
 } from '../../support/slide-writers/dicom.js';
+import { expectSdsError, withStoredLevels } from '../../support/slide-expect.js';
 
 const FORMATS = join(SHARED, 'slides/formats');
 const TRUTH_DIR = join(FORMATS, 'dicom-jpeg-2level');
@@ -43,31 +43,7 @@ function mad(a: Uint8Array, b: Uint8Array): number {
   return sum / a.length;
 }
 
-async function expectSdsError(p: Promise<unknown>, code: SdsErrorCode, message: RegExp): Promise<SdsError> {
-  const t0 = performance.now();
-  let err: unknown;
-  try {
-    await p;
-  } catch (e) {
-    err = e;
-  }
-  expect(err, 'expected a rejection').toBeInstanceOf(SdsError);
-  const e = err as SdsError;
-  expect(e.code).toBe(code);
-  expect(e.message).toMatch(message);
-  expect(e.suggestion).toBeTruthy();
-  expect(performance.now() - t0).toBeLessThan(5000);
-  return e;
-}
 
-async function withSlide<T>(path: string, fn: (s: Slide) => Promise<T>): Promise<T> {
-  const slide = await openSlide(path, { smallestLevelSize: 0 });
-  try {
-    return await fn(slide);
-  } finally {
-    await slide.close();
-  }
-}
 
 /** `image` (w x h RGB) placed in a white canvas of cw x ch at (0, 0). */
 function onWhite(image: Uint8Array, w: number, h: number, cw: number, ch: number): Uint8Array {
@@ -97,7 +73,7 @@ describe.skipIf(!haveTruth)('DICOM WSI: the pydicom truth series (JPEG baseline,
       const t = truth!;
       const other = readdirSync(TRUTH_DIR).find((n) => n !== t.level0_file)!;
       const path = how === 'folder' ? TRUTH_DIR : join(TRUTH_DIR, how === 'level-0 file' ? t.level0_file : other);
-      await withSlide(path, async (s) => {
+      await withStoredLevels(path, async (s) => {
         expect(s.levels.map((l) => [l.width, l.height, l.downsample])).toEqual(t.levels.map((l) => [l.width, l.height, l.downsample]));
         expect(s.levels.map((l) => [l.tileWidth, l.tileHeight, l.compression])).toEqual(t.levels.map(() => [t.tile.width, t.tile.height, 'JPEG']));
         expect(s.mpp).toEqual(t.mpp);
@@ -321,7 +297,7 @@ function expectedLevels(): { picture: Uint8Array; w: number; h: number }[] {
 describe('DICOM WSI: written series (JPEG 2000 + EOT, sparse JPEG-LS, concatenated native, implicit VR)', () => {
   for (const how of ['folder', 'a file of level 2']) {
     it(`opened as ${how}: 4 levels, MPP, objective, associated images; every level equals the pixels written (MAD 0)`, async () => {
-      await withSlide(how === 'folder' ? dirA : join(dirA, 'a-2-part2.dcm'), async (s) => {
+      await withStoredLevels(how === 'folder' ? dirA : join(dirA, 'a-2-part2.dcm'), async (s) => {
         expect(s.levels.map((l) => [l.width, l.height, l.tileWidth, l.tileHeight, l.compression])).toEqual([
           [300, 200, 128, 128, 'JPEG 2000'],
           [150, 100, 64, 64, 'JPEG-LS'],
@@ -368,7 +344,7 @@ describe('DICOM WSI: written series (JPEG 2000 + EOT, sparse JPEG-LS, concatenat
   });
 
   it('JPEG baseline series (BOT): tiles equal sharp decoding the stored frame bytes (MAD 0)', async () => {
-    await withSlide(join(tmp, 'b'), async (s) => {
+    await withStoredLevels(join(tmp, 'b'), async (s) => {
       expect(s.levels.map((l) => [l.width, l.height])).toEqual([[200, 150], [100, 75]]);
       expect(s.mpp).toBeUndefined();
       for (const [i, frame] of jpegFramesB.entries()) {
@@ -394,7 +370,7 @@ describe('DICOM WSI: written series (JPEG 2000 + EOT, sparse JPEG-LS, concatenat
     const claim = await claimFolder(root, readdirSync(root, { withFileTypes: true }));
     expect(claim.owned.sort()).toEqual(['b-1.dcm', 'ct.dcm', 'zz-a-label.dcm']);
     // The loose level-0 file opens with its series found beside it (the label), not series B's files.
-    await withSlide(join(root, 'zz-a-0.dcm'), async (s) => {
+    await withStoredLevels(join(root, 'zz-a-0.dcm'), async (s) => {
       expect(s.levels.map((l) => l.width)).toEqual([300]);
       expect(s.associated.map((a) => a.name)).toEqual(['label']);
     });
@@ -412,7 +388,7 @@ describe('DICOM WSI: bad input gives clear errors', () => {
     expect(err.message).toContain(SERIES_B);
     expect(err.suggestion).toMatch(/open one file of the series/);
     // One of its files opens its own series.
-    await withSlide(join(dir, 'b-0.dcm'), async (s) => expect(s.levels.map((l) => l.width)).toEqual([200]));
+    await withStoredLevels(join(dir, 'b-0.dcm'), async (s) => expect(s.levels.map((l) => l.width)).toEqual([200]));
   });
 
   it('a concatenation with a part missing: SLIDE_UNREADABLE naming the part', async () => {

@@ -10,11 +10,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SdsError, type SdsErrorCode } from '../../../core/errors.js';
 import { openSource } from '../../../slide/formats.js';
-import { openSlide, TileCache, type Slide } from '../../../slide/index.js';
+import { openSlide, TileCache } from '../../../slide/index.js';
 import { writeLeicaScn, type LeicaSlide } from '../../support/slide-writers/leica.js';
 import { crop, haveLibOpenSlide, haveOpenSlide, mad, OPENSLIDE_MISSING, openslideAssociated, openslideProperties, openslideRegion, tissue } from '../../support/slide-writers/tiff-vendor-kit.js';
+import { expectSdsError, withStoredLevels } from '../../support/slide-expect.js';
 
 if (!haveOpenSlide) console.warn(`Leica tests: ${OPENSLIDE_MISSING}`);
 
@@ -26,29 +26,11 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function withSlide<T>(path: string, fn: (s: Slide) => Promise<T>): Promise<T> {
-  const slide = await openSlide(path, { smallestLevelSize: 0 });
-  try {
-    return await fn(slide);
-  } finally {
-    await slide.close();
-  }
-}
 
-async function expectSdsError(p: Promise<unknown>, code: SdsErrorCode, message: RegExp): Promise<void> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SdsError);
-  expect((err as SdsError).code).toBe(code);
-  expect((err as SdsError).message).toMatch(message);
-  expect((err as SdsError).suggestion).toBeTruthy();
-}
 
 describe('Leica SCN', () => {
   it('levels are the collection (640x480 px at 500 nm) at each main-image resolution; MPP from XResolution in cm', async () => {
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       expect(s.info.vendor).toBe('leica');
       expect(s.levels.map((l) => [l.width, l.height, l.downsample])).toEqual([
         [640, 480, 1],
@@ -85,7 +67,7 @@ describe('Leica SCN', () => {
     } finally {
       await source.close();
     }
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       expect((await s.readRegion(0, 0, 0, 100, 60)).every((v) => v === 255)).toBe(true);
       // Main image 0's pixels, off the tile grid (JPEG loss of a grainy picture only).
       const main0 = tissue(300, 200, 20);
@@ -96,7 +78,7 @@ describe('Leica SCN', () => {
   });
 
   it('the macro image (spanning the collection) is the associated "macro", its largest dimension', async () => {
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       expect(s.associated.map((a) => [a.name, a.width, a.height])).toEqual([['macro', 160, 120]]);
       expect(mad((await s.readAssociated('macro')).data, truth.macro.data)).toBeLessThan(8);
     });
@@ -105,7 +87,7 @@ describe('Leica SCN', () => {
   it.skipIf(!haveOpenSlide)('OpenSlide 3.4.1 agrees: vendor, levels, MPP, objective, leica.*, regions and bounds', async () => {
     const { properties: osr, ok } = openslideProperties(SLIDE);
     expect(ok).toBe(true);
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       const ours = s.info.properties;
       expect(osr['openslide.vendor']).toBe('leica');
       for (const [key, value] of Object.entries(osr)) {
@@ -120,7 +102,7 @@ describe('Leica SCN', () => {
   });
 
   it.skipIf(!haveOpenSlide)('regions equal openslide-write-png (MAD 0): background, main-image edges, the overlap, levels 1 and 2', async () => {
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       for (const [level, x, y, w, h] of [
         [0, 80, 40, 200, 150], // background and main image 0's corner, across its tiles
         [0, 330, 200, 200, 140], // both main images, their overlap, background
@@ -137,7 +119,7 @@ describe('Leica SCN', () => {
   it.skipIf(!haveOpenSlide || !haveLibOpenSlide)("the macro equals libopenslide's (MAD 0)", async () => {
     const ref = openslideAssociated(SLIDE);
     expect([...ref.keys()]).toEqual(['macro']);
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       const got = await s.readAssociated('macro');
       expect([got.width, got.height]).toEqual([ref.get('macro')!.width, ref.get('macro')!.height]);
       expect(mad(got.data, ref.get('macro')!.data)).toBe(0);
@@ -155,7 +137,7 @@ describe('Leica SCN', () => {
     it('broken XML: not Leica to OpenSlide, a generic TIFF (graceful fallback, as OpenSlide)', async () => {
       const path = join(tmp, 'broken-xml.scn');
       await writeLeicaScn(path, { xml: (xml) => xml.slice(0, 300) });
-      await withSlide(path, async (s) => expect(s.info.vendor).toBe('generic-tiff'));
+      await withStoredLevels(path, async (s) => expect(s.info.vendor).toBe('generic-tiff'));
       if (haveOpenSlide) expect(openslideProperties(path).properties['openslide.vendor']).toBe('generic-tiff');
     });
 

@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SdsError, type SdsErrorCode } from '../../../core/errors.js';
 import { listSlides, openSlide, type Slide } from '../../../slide/index.js';
 import { writeMirax, type MiraxSpec, type Rgb, type WrittenMirax } from '../../support/slide-writers/mrxs.js';
+import { expectSdsError } from '../../support/slide-expect.js';
 
 const CMU = fileURLToPath(new URL('../../../../shared/slides/CMU-1-Small-Region.svs', import.meta.url));
 const haveCmu = existsSync(CMU);
@@ -147,22 +147,6 @@ function crop(image: Rgb, x: number, y: number, w: number, h: number): Uint8Arra
   return out;
 }
 
-async function expectSdsError(p: Promise<unknown>, code: SdsErrorCode, message: RegExp): Promise<SdsError> {
-  const t0 = performance.now();
-  let caught: unknown;
-  try {
-    await p;
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, 'expected a rejection').toBeInstanceOf(SdsError);
-  const err = caught as SdsError;
-  expect(err.code).toBe(code);
-  expect(err.message).toMatch(message);
-  expect(err.suggestion).toBeTruthy();
-  expect(performance.now() - t0).toBeLessThan(5000);
-  return err;
-}
 
 /** A fresh copy of the main slide to damage. */
 function copyOfMain(name: string): { mrxs: string; folder: string } {

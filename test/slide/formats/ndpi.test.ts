@@ -13,14 +13,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SdsError, type SdsErrorCode } from '../../../core/errors.js';
+import { SdsError } from '../../../core/errors.js';
 import { FileSource } from '../../../slide/file-source.js';
-import { openSlide, SLIDE_EXTENSIONS, type Slide } from '../../../slide/index.js';
+import { openSlide, SLIDE_EXTENSIONS } from '../../../slide/index.js';
 import { fixNdpiOffset, readNdpiFile, type ByteSource } from '../../../slide/tiff/ndpi/ifd.js';
 import { formatDoubleLikeOpenSlide } from '../../../slide/tiff/ndpi/properties.js';
 import { openNdpi } from '../../../slide/tiff/vendors/hamamatsu.js';
 import { ndpiDirectory, ndpiTags, NT, plainJpeg, restartJpeg, stripTags, writeTestNdpi, type NdpiTag, type TestNdpi } from '../../support/slide-writers/ndpi.js';
 import { crop, halve, haveLibOpenSlide, haveOpenSlide, mad, OPENSLIDE_MISSING, openslideAssociated, openslideProperties, openslideRegion, tissue } from '../../support/slide-writers/tiff-vendor-kit.js';
+import { expectSdsError, withStoredLevels } from '../../support/slide-expect.js';
 
 if (!haveOpenSlide) console.warn(`NDPI tests: ${OPENSLIDE_MISSING}`);
 
@@ -44,31 +45,12 @@ const LEVELS = [
   [8, 5, 8, 5], // at 1/8
 ];
 
-async function withSlide<T>(path: string, fn: (s: Slide) => Promise<T>): Promise<T> {
-  const slide = await openSlide(path, { smallestLevelSize: 0 });
-  try {
-    return await fn(slide);
-  } finally {
-    await slide.close();
-  }
-}
 
-async function expectSdsError(p: Promise<unknown>, code: SdsErrorCode, message: RegExp): Promise<SdsError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SdsError);
-  expect((err as SdsError).code).toBe(code);
-  expect((err as SdsError).message).toMatch(message);
-  expect((err as SdsError).suggestion).toBeTruthy();
-  return err as SdsError;
-}
 
 describe('Hamamatsu NDPI', () => {
   it('is found by extension and read as vendor hamamatsu with OpenSlide 3.4.1\'s level list (stored + libjpeg-scaled levels)', async () => {
     expect(SLIDE_EXTENSIONS).toContain('.ndpi');
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       expect(s.info.vendor).toBe('hamamatsu');
       expect(s.levels.map((l) => [l.width, l.height, l.tileWidth, l.tileHeight])).toEqual(LEVELS);
       expect(s.levels.map((l) => l.downsample)).toEqual([1, 2, 4, 8, 16, 32, 64, 128]);
@@ -113,7 +95,7 @@ describe('Hamamatsu NDPI', () => {
     const { properties: osr, ok } = openslideProperties(SLIDE);
     expect(ok).toBe(true);
     expect(osr['openslide.vendor']).toBe('hamamatsu');
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       const ours = s.info.properties;
       // sds has no quickhash; the MPP strings are sds's shortest form of the same doubles.
       const skip = new Set(['openslide.quickhash-1', 'openslide.mpp-x', 'openslide.mpp-y']);
@@ -125,7 +107,7 @@ describe('Hamamatsu NDPI', () => {
   });
 
   it.skipIf(!haveOpenSlide)('regions equal openslide-write-png (MAD 0): level 0 across restart intervals, the scaled levels, the untiled level', async () => {
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       // [level, level-0 x, y, width, height]; level 0's intervals are 128 x 8 px.
       for (const [level, x, y, w, h] of [
         [0, 100, 37, 300, 200],
@@ -145,7 +127,7 @@ describe('Hamamatsu NDPI', () => {
   });
 
   it('4:2:0 intervals at full size: each decoded alone (the piece the writer encoded), where OpenSlide 3.4.1 fails', async () => {
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       // Level 2 = directory 1 (4:2:0, 64x16 intervals): tiles (1, 2) and (2, 2) as libjpeg decodes their pieces.
       const region = await s.readRegion(2, 4 * 64, 4 * 32, 128, 16);
       const level1 = truth.pictures[1]!;
@@ -166,7 +148,7 @@ describe('Hamamatsu NDPI', () => {
   });
 
   it('the macro (SourceLens -1) is the JPEG written; OpenSlide\'s equals it', async () => {
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       const macro = await s.readAssociated('macro');
       const written = new Uint8Array(await sharp(await plainJpeg(truth.macro, '4:2:0')).raw().toBuffer());
       expect(mad(macro.data, written)).toBe(0);
@@ -329,14 +311,14 @@ describe('NDPI bad files: clear errors naming the file', () => {
   it('McuStarts past the JPEG, or out of order: the tiles it lists fail (checked as its table is read), naming the file', async () => {
     const past = join(tmp, 'past.ndpi');
     await writeTestNdpi(past, small(), { level0McuStarts: (s) => s.map((v, i) => (i === 5 ? v + 10_000_000 : v)) });
-    await withSlide(past, async (s) => {
+    await withStoredLevels(past, async (s) => {
       await expectSdsError(s.readRegion(0, 0, 0, 16, 8), 'SLIDE_UNREADABLE', /past\.ndpi: level directory 0: McuStarts \(tag 65426\) puts restart interval 5 at byte \d+, past the end of its JPEG/);
       // The other levels read.
       expect((await s.readRegion(2, 0, 0, 64, 64)).length).toBe(64 * 64 * 3);
     });
     const order = join(tmp, 'order.ndpi');
     await writeTestNdpi(order, small(), { level0McuStarts: (s) => s.map((v, i) => (i === 6 ? s[4]! : v)) });
-    await withSlide(order, async (s) => {
+    await withStoredLevels(order, async (s) => {
       await expectSdsError(s.readRegion(0, 256, 8, 16, 8), 'SLIDE_UNREADABLE', /order\.ndpi: level directory 0: McuStarts \(tag 65426\) is out of order: restart interval 6/);
     });
   });
@@ -344,7 +326,7 @@ describe('NDPI bad files: clear errors naming the file', () => {
   it('a McuStarts entry off its restart marker: that tile fails, naming it (OpenSlide: "Restart marker not found")', async () => {
     const path = join(tmp, 'off.ndpi');
     await writeTestNdpi(path, small(), { level0McuStarts: (s) => s.map((v, i) => (i === 5 ? v + 1 : v)) });
-    await withSlide(path, async (s) => {
+    await withStoredLevels(path, async (s) => {
       // Interval 5 = tile (1, 1) of level 0 (4 intervals per row).
       await expectSdsError(s.readRegion(0, 128, 8, 16, 8), 'SLIDE_UNREADABLE', /off\.ndpi: tile \(1, 1\) of level 0 cannot be read: no restart marker before its data .*McuStarts \(tag 65426\) is wrong/);
       // Tiles of other groups are fine.
@@ -357,7 +339,7 @@ describe('NDPI bad files: clear errors naming the file', () => {
     await writeTestNdpi(path, small(), { level0McuStarts: () => null });
     // 4:4:4: the whole JPEG decoded at once equals its intervals decoded one by one.
     const whole = await decoded((await restartJpeg(small(), '4:4:4', 16)).bytes);
-    await withSlide(path, async (s) => {
+    await withStoredLevels(path, async (s) => {
       // Backwards first (a scan from the start, remembering every 64th interval), then all of it.
       expect(mad(await s.readRegion(0, 300, 200, 200, 56), crop(whole, 300, 200, 200, 56).data)).toBe(0);
       expect(mad(await s.readRegion(0, 0, 8, 512, 40), crop(whole, 0, 8, 512, 40).data)).toBe(0);
@@ -379,13 +361,13 @@ describe('NDPI bad files: clear errors naming the file', () => {
     // Cut in the middle of interval 20 (row 5, column 0); without McuStarts (found by scanning), and with them.
     const scanned = join(tmp, 'cut.ndpi');
     await writeTestNdpi(scanned, small(), { level0McuStarts: () => null, level0Cut: full.mcuStarts[20]! + 40 });
-    await withSlide(scanned, async (s) => {
+    await withStoredLevels(scanned, async (s) => {
       expect(mad(await s.readRegion(0, 0, 0, 512, 40), crop(await decoded(full.bytes), 0, 0, 512, 40).data)).toBe(0);
       for (const y of [40, 200]) await expectSdsError(s.readRegion(0, 0, y, 16, 8), 'SLIDE_UNREADABLE', /cut\.ndpi: level directory 0: its JPEG data ends after 21 of 128 restart intervals/);
     });
     const listed = join(tmp, 'cut-listed.ndpi');
     await writeTestNdpi(listed, small(), { level0McuStarts: (s) => s.slice(0, 21).concat(s.slice(21).map((_, i) => full.mcuStarts[20]! + 50 + i)), level0Cut: full.mcuStarts[20]! + 40 });
-    await withSlide(listed, async (s) => {
+    await withStoredLevels(listed, async (s) => {
       await expectSdsError(s.readRegion(0, 0, 0, 16, 8), 'SLIDE_UNREADABLE', /cut-listed\.ndpi: level directory 0: McuStarts \(tag 65426\) puts restart interval 21 at byte \d+, past the end of its JPEG/);
     });
   });
@@ -399,7 +381,7 @@ describe('NDPI bad files: clear errors naming the file', () => {
     bytes.fill(0xff, at + 4, at + 40);
     bytes[at + 40] = 0xd8;
     writeFileSync(path, bytes);
-    await withSlide(path, async (s) => {
+    await withStoredLevels(path, async (s) => {
       await expectSdsError(s.readRegion(0, 128, 16, 16, 8), 'SLIDE_UNREADABLE', /corrupt\.ndpi: tile \(1, 2\) of level 0 cannot be decoded \(JPEG\)/);
       await expectSdsError(s.readRegion(1, 128, 16, 16, 4), 'SLIDE_UNREADABLE', /corrupt\.ndpi: tile \(1, 2\) of level 1 cannot be decoded \(JPEG\)/);
       expect((await s.readRegion(0, 0, 0, 128, 16)).length).toBe(128 * 16 * 3);
@@ -415,7 +397,7 @@ describe('NDPI bad files: clear errors naming the file', () => {
   it('a huge level without restart markers is refused, not decoded (the slide still opens, its other levels read)', async () => {
     const path = join(tmp, 'huge.ndpi');
     await writeTestNdpi(path, small(), { level0Untiled: { width: 8192, height: 6144 } });
-    await withSlide(path, async (s) => {
+    await withStoredLevels(path, async (s) => {
       expect([s.levels[0]!.width, s.levels[0]!.tileWidth]).toEqual([8192, 8192]);
       await expectSdsError(s.readRegion(0, 0, 0, 64, 64), 'SLIDE_TOO_LARGE', /huge\.ndpi: level directory 0 is one 8192x6144 px JPEG without restart markers \(50\.3 Mpx\)/);
       expect((await s.readRegion(s.levels.length - 1, 0, 0, 8, 4)).length).toBe(8 * 4 * 3);

@@ -9,12 +9,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SdsError, type SdsErrorCode } from '../../../core/errors.js';
 import { openSlide, type Slide } from '../../../slide/index.js';
 import { checkRegion, FORMATS_DIR, loadTruth, mad } from '../../support/format-truth.js';
 import { buildTiff } from '../../support/hostile-tiff.js';
 import { channelIfd, omeXml, planarIfd, pyramid, rgbIfd, rgbStrips, tiffWithSubIfds, type OmeImageXml } from '../../support/slide-writers/ome-tiff.js';
 import { crop, pattern, type Rgb } from '../../support/slide-writers/tiff-pieces.js';
+import { expectSdsError, withStoredLevels } from '../../support/slide-expect.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sds-ome-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -25,14 +25,6 @@ function write(name: string, bytes: Uint8Array): string {
   return path;
 }
 
-async function withSlide<T>(path: string, fn: (s: Slide) => Promise<T>): Promise<T> {
-  const slide = await openSlide(path, { smallestLevelSize: 0 });
-  try {
-    return await fn(slide);
-  } finally {
-    await slide.close();
-  }
-}
 
 /** Every stored level read whole equals the pixels written, and a region over the bottom-right corner is white outside. */
 async function expectPixels(slide: Slide, levels: Rgb[]): Promise<void> {
@@ -47,20 +39,6 @@ async function expectPixels(slide: Slide, levels: Rgb[]): Promise<void> {
   }
 }
 
-async function expectSdsError(p: Promise<unknown>, code: SdsErrorCode, message: RegExp): Promise<SdsError> {
-  const t0 = performance.now();
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, 'expected a rejection').toBeInstanceOf(SdsError);
-  const e = err as SdsError;
-  expect(e.code, e.message).toBe(code);
-  expect(e.message).toMatch(message);
-  expect(e.suggestion).toBeTruthy();
-  expect(performance.now() - t0).toBeLessThan(5000);
-  return e;
-}
 
 const TIFFFILE = 'tifffile-ome-deflate.ome.tif';
 const truth = loadTruth(TIFFFILE);
@@ -69,7 +47,7 @@ describe.skipIf(!truth)(`${TIFFFILE} (tifffile, pyramid in SubIFDs) against its 
   const path = join(FORMATS_DIR, TIFFFILE);
 
   it('vendor ome-tiff, the three levels with their downsamples, MPP 0.499 from OME-XML, ome.* properties', async () => {
-    await withSlide(path, async (s) => {
+    await withStoredLevels(path, async (s) => {
       expect(s.info.vendor).toBe('ome-tiff');
       expect(s.levels.map((l) => [l.width, l.height, l.downsample])).toEqual(truth!.levels.map((l) => [l.width, l.height, l.downsample]));
       expect(s.levels.map((l) => [l.tileWidth, l.tileHeight, l.compression])).toEqual(truth!.levels.map(() => [256, 256, 'Deflate']));
@@ -90,7 +68,7 @@ describe.skipIf(!truth)(`${TIFFFILE} (tifffile, pyramid in SubIFDs) against its 
   });
 
   it.each((truth?.regions ?? []).map((r, k) => [k, r] as const))('region %i equals its PNG (MAD 0), white outside the image', async (_k, region) => {
-    await withSlide(path, async (s) => {
+    await withStoredLevels(path, async (s) => {
       const { mad: d } = await checkRegion(s, region);
       expect(d).toBe(0);
     });
@@ -118,7 +96,7 @@ describe('OME-TIFFs written here: every layout reads back the pixels written (MA
         ifds: [{ ...rgbIfd(levels[0]!, 64, { description }), subIfds: [rgbIfd(levels[1]!, 64, { newSubfileType: 1 }), rgbIfd(levels[2]!, 32, { newSubfileType: 1 })] }, rgbStrips(label, 16), rgbIfd(macro, 32)],
       }),
     );
-    await withSlide(path, async (s) => {
+    await withStoredLevels(path, async (s) => {
       expect(s.info.vendor).toBe('ome-tiff');
       await expectPixels(s, levels);
       expect(s.levels.map((l) => l.downsample)).toEqual([1, 2, 4]);
@@ -143,14 +121,14 @@ describe('OME-TIFFs written here: every layout reads back the pixels written (MA
       { name: 'slide resolution 2', sizeX: 75, sizeY: 50, tiffData: '<TiffData IFD="3" PlaneCount="1"/>' },
     ]);
     const images = write('images.ome.tif', buildTiff({ ifds: [rgbIfd(levels[0]!, 64, { description: asImages }), rgbIfd(levels[1]!, 64), rgbIfd(label, 32), rgbIfd(levels[2]!, 32)] }));
-    await withSlide(images, async (s) => {
+    await withStoredLevels(images, async (s) => {
       await expectPixels(s, levels);
       expect(s.associated.map((a) => a.name)).toEqual(['label']);
     });
     // Unclaimed: only Image 0 (and its label) are in the XML; the reduced directories follow in the chain.
     const unclaimed = omeXml([rgbImage(), { name: 'label', sizeX: 60, sizeY: 40, tiffData: '<TiffData IFD="3" PlaneCount="1"/>' }]);
     const chain = write('chain.ome.tif', buildTiff({ ifds: [rgbIfd(levels[0]!, 64, { description: unclaimed }), rgbIfd(levels[2]!, 32), rgbIfd(levels[1]!, 64), rgbIfd(label, 32)] }));
-    await withSlide(chain, async (s) => {
+    await withStoredLevels(chain, async (s) => {
       await expectPixels(s, levels);
       expect(s.associated.map((a) => a.name)).toEqual(['label']);
     });
@@ -163,7 +141,7 @@ describe('OME-TIFFs written here: every layout reads back the pixels written (MA
       subIfds: [channelIfd(levels[1]!, c, 64), channelIfd(levels[2]!, c, 32)],
     }));
     const path = write('channels.ome.tif', tiffWithSubIfds({ ifds: channels }));
-    await withSlide(path, async (s) => {
+    await withStoredLevels(path, async (s) => {
       await expectPixels(s, levels);
       expect(s.levels[0]!.compression).toBe('Deflate, separate R/G/B planes');
       expect(s.mpp).toEqual({ x: 0.25, y: 0.25 });
@@ -173,7 +151,7 @@ describe('OME-TIFFs written here: every layout reads back the pixels written (MA
   it('Interleaved="false": RGB in separate planes of one directory (PlanarConfiguration 2, Zstandard, predictor 2), BigTIFF, SubIFDs', async () => {
     const description = omeXml([rgbImage({ interleaved: false })]);
     const path = write('planar.ome.tif', tiffWithSubIfds({ bigTiff: true, ifds: [{ ...planarIfd(levels[0]!, 64, { description }), subIfds: [planarIfd(levels[1]!, 64), planarIfd(levels[2]!, 32)] }] }));
-    await withSlide(path, async (s) => {
+    await withStoredLevels(path, async (s) => {
       await expectPixels(s, levels);
       expect(s.levels[0]!.compression).toBe('Zstandard, separate R/G/B planes');
     });
@@ -182,7 +160,7 @@ describe('OME-TIFFs written here: every layout reads back the pixels written (MA
   it('a stripped image is a level (strips of 48 rows, the last one short); the pyramid below it in SubIFDs', async () => {
     const description = omeXml([rgbImage()]);
     const path = write('strips.ome.tif', tiffWithSubIfds({ ifds: [{ ...rgbStrips(levels[0]!, 48, { description }), subIfds: [rgbStrips(levels[1]!, 48), rgbIfd(levels[2]!, 32)] }] }));
-    await withSlide(path, async (s) => {
+    await withStoredLevels(path, async (s) => {
       await expectPixels(s, levels);
       expect(s.levels.map((l) => [l.tileWidth, l.tileHeight])).toEqual([
         [300, 48],
@@ -200,7 +178,7 @@ describe('OME-TIFFs written here: every layout reads back the pixels written (MA
     ['m, exponent', 'PhysicalSizeX="2.5e-7" PhysicalSizeXUnit="m" PhysicalSizeY="2.5E-7" PhysicalSizeYUnit="m"', { x: 0.25, y: 0.25 }],
   ])('MPP from PhysicalSize in %s', async (_unit, physical, mpp) => {
     const path = write('units.ome.tif', buildTiff({ ifds: [rgbIfd(levels[2]!, 32, { description: omeXml([rgbImage({ sizeX: 75, sizeY: 50, physical })]) })] }));
-    await withSlide(path, async (s) => {
+    await withStoredLevels(path, async (s) => {
       expect(s.mpp!.x).toBeCloseTo(mpp.x, 12);
       expect(s.mpp!.y).toBeCloseTo(mpp.y, 12);
     });
@@ -222,7 +200,7 @@ describe('OME-XML that lies, and layouts sds refuses', () => {
     ['only X', 'PhysicalSizeX="0.25"'],
   ])('%s: no MPP, the pixels still read', async (_label, physical) => {
     const path = write('lying.ome.tif', buildTiff({ ifds: [rgbIfd(levels[2]!, 32, { description: omeXml([rgbImage({ sizeX: 75, sizeY: 50, physical })]), ...resolution })] }));
-    await withSlide(path, async (s) => {
+    await withStoredLevels(path, async (s) => {
       expect(s.info.vendor).toBe('ome-tiff');
       expect(s.mpp).toBeUndefined();
       expect(s.info.properties['openslide.mpp-x']).toBeUndefined();
@@ -232,13 +210,13 @@ describe('OME-XML that lies, and layouts sds refuses', () => {
 
   it('no PhysicalSize at all: MPP from the resolution tags (0.5 µm)', async () => {
     const path = write('nosize.ome.tif', buildTiff({ ifds: [rgbIfd(levels[2]!, 32, { description: omeXml([rgbImage({ sizeX: 75, sizeY: 50, physical: '' })]), ...resolution })] }));
-    await withSlide(path, async (s) => expect(s.mpp).toEqual({ x: 0.5, y: 0.5 }));
+    await withStoredLevels(path, async (s) => expect(s.mpp).toEqual({ x: 0.5, y: 0.5 }));
   });
 
   it('OME-XML that is not well-formed: opened as its first directory and SubIFDs, the reason in ome.error', async () => {
     const broken = omeXml([rgbImage()]).replace('</Pixels>', '');
     const path = write('broken.ome.tif', tiffWithSubIfds({ ifds: [{ ...rgbIfd(levels[0]!, 64, { description: broken }), subIfds: [rgbIfd(levels[1]!, 64)] }] }));
-    await withSlide(path, async (s) => {
+    await withStoredLevels(path, async (s) => {
       expect(s.info.vendor).toBe('ome-tiff');
       await expectPixels(s, levels.slice(0, 2));
       expect(s.info.properties['ome.error']).toMatch(/not well-formed/);
@@ -248,7 +226,7 @@ describe('OME-XML that lies, and layouts sds refuses', () => {
 
   it('TiffData lying about counts (PlaneCount 10^12, IFD past the end) opens what is there or refuses cleanly', async () => {
     const huge = write('huge.ome.tif', buildTiff({ ifds: [rgbIfd(levels[2]!, 32, { description: omeXml([rgbImage({ sizeX: 75, sizeY: 50, tiffData: '<TiffData PlaneCount="1000000000000"/>' })]) })] }));
-    await withSlide(huge, async (s) => expect(mad(await s.readRegion(0, 0, 0, 75, 50), levels[2]!.data)).toBe(0));
+    await withStoredLevels(huge, async (s) => expect(mad(await s.readRegion(0, 0, 0, 75, 50), levels[2]!.data)).toBe(0));
     const past = write('past.ome.tif', buildTiff({ ifds: [rgbIfd(levels[2]!, 32, { description: omeXml([rgbImage({ tiffData: '<TiffData IFD="99" PlaneCount="1"/>' })]) })] }));
     await expectSdsError(openSlide(past), 'SLIDE_UNSUPPORTED', /past\.ome\.tif: its OME-XML puts the first plane of Image "slide" in no directory of this file/);
   });

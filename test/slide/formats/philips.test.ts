@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SdsError, type SdsErrorCode } from '../../../core/errors.js';
 import { openSource } from '../../../slide/formats.js';
-import { openSlide, TileCache, type Slide } from '../../../slide/index.js';
+import { openSlide, TileCache } from '../../../slide/index.js';
 import { writePhilipsTiff, type PhilipsSlide } from '../../support/slide-writers/philips.js';
 import { haveLibOpenSlide, haveOpenSlide, mad, OPENSLIDE_MISSING, openslideAssociated, openslideProperties, openslideRegion, tissue } from '../../support/slide-writers/tiff-vendor-kit.js';
+import { expectSdsError, withStoredLevels } from '../../support/slide-expect.js';
 
 if (!haveOpenSlide) console.warn(`Philips tests: ${OPENSLIDE_MISSING}`);
 
@@ -25,29 +25,11 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function withSlide<T>(path: string, fn: (s: Slide) => Promise<T>): Promise<T> {
-  const slide = await openSlide(path, { smallestLevelSize: 0 });
-  try {
-    return await fn(slide);
-  } finally {
-    await slide.close();
-  }
-}
 
-async function expectSdsError(p: Promise<unknown>, code: SdsErrorCode, message: RegExp): Promise<void> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SdsError);
-  expect((err as SdsError).code).toBe(code);
-  expect((err as SdsError).message).toMatch(message);
-  expect((err as SdsError).suggestion).toBeTruthy();
-}
 
 describe('Philips TIFF', () => {
   it('levels: padded TIFF sizes cut to level 0 / the whole downsample the pixel spacings give; MPP from DICOM_PIXEL_SPACING', async () => {
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       expect(s.info.vendor).toBe('philips');
       // TIFF directories 1 and 2 are 256x256 and 128x128 (padded); spacings 2x and 4x level 0's.
       expect(s.levels.map((l) => [l.width, l.height, l.downsample])).toEqual([
@@ -77,14 +59,14 @@ describe('Philips TIFF', () => {
     } finally {
       await source.close();
     }
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       const region = await s.readRegion(0, 384, 0, 128, 128);
       expect(region.every((v) => v === 255)).toBe(true);
     });
   });
 
   it('label from the "Label" directory (it wins over the XML one), macro from the XML base64 JPEG', async () => {
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       expect(s.associated.map((a) => [a.name, a.width, a.height])).toEqual([
         ['label', 90, 60],
         ['macro', 150, 60],
@@ -102,7 +84,7 @@ describe('Philips TIFF', () => {
   it.skipIf(!haveOpenSlide)('OpenSlide 3.4.1 agrees: vendor, levels, downsamples, MPP and every philips.* property', async () => {
     const { properties: osr, ok } = openslideProperties(SLIDE);
     expect(ok).toBe(true);
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       const ours = s.info.properties;
       expect(osr['openslide.vendor']).toBe('philips');
       for (const key of ['openslide.level-count', ...[0, 1, 2].flatMap((i) => ['width', 'height', 'downsample'].map((f) => `openslide.level[${i}].${f}`))]) {
@@ -117,7 +99,7 @@ describe('Philips TIFF', () => {
   });
 
   it.skipIf(!haveOpenSlide)('regions equal openslide-write-png (MAD 0): level 0 across sparse tiles, levels 1 and 2 across tile borders', async () => {
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       // [level, level-0 x, y, width, height]: tile borders at multiples of 128 level pixels.
       for (const [level, x, y, w, h] of [
         [0, 320, 64, 192, 128], // tiles (2,0), (3,0) sparse, (2,1), (3,1)
@@ -135,7 +117,7 @@ describe('Philips TIFF', () => {
   it.skipIf(!haveOpenSlide || !haveLibOpenSlide)('associated images equal libopenslide\'s (MAD 0)', async () => {
     const ref = openslideAssociated(SLIDE);
     expect([...ref.keys()].sort()).toEqual(['label', 'macro']);
-    await withSlide(SLIDE, async (s) => {
+    await withStoredLevels(SLIDE, async (s) => {
       for (const [name, img] of ref) {
         const got = await s.readAssociated(name);
         expect([got.width, got.height]).toEqual([img.width, img.height]);
@@ -155,7 +137,7 @@ describe('Philips TIFF', () => {
     it('broken XML: not Philips to OpenSlide, a generic TIFF (graceful fallback, as OpenSlide)', async () => {
       const path = join(tmp, 'broken-xml.tiff');
       await writePhilipsTiff(path, { xml: (xml) => xml.slice(0, 400) });
-      await withSlide(path, async (s) => {
+      await withStoredLevels(path, async (s) => {
         expect(s.info.vendor).toBe('generic-tiff');
         expect([s.levels[0]!.width, s.levels[0]!.height]).toEqual([512, 384]);
       });
@@ -165,7 +147,7 @@ describe('Philips TIFF', () => {
     it('Software not "Philips...": a generic TIFF, as OpenSlide', async () => {
       const path = join(tmp, 'other-software.tiff');
       await writePhilipsTiff(path, { software: 'Other Scanner 2.0' });
-      await withSlide(path, async (s) => expect(s.info.vendor).toBe('generic-tiff'));
+      await withStoredLevels(path, async (s) => expect(s.info.vendor).toBe('generic-tiff'));
       if (haveOpenSlide) expect(openslideProperties(path).properties['openslide.vendor']).toBe('generic-tiff');
     });
 

@@ -11,13 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp, { type TiffOptions } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SdsError, type SdsErrorCode } from '../../../core/errors.js';
 import { openSlide, type Slide } from '../../../slide/index.js';
 import { checkRegion, FORMATS_DIR, loadTruth, mad, pngRgb } from '../../support/format-truth.js';
 import { buildTiff, T, type IfdSpec } from '../../support/hostile-tiff.js';
-import { measure } from '../../support/resource-bound.js';
 import { pyramid, tiffWithSubIfds } from '../../support/slide-writers/ome-tiff.js';
 import { blocks, channel, deflate, harvest, libtiffGreyTiles, pattern, predict, zstdFrame, zstdRleBomb, type Rgb } from '../../support/slide-writers/tiff-pieces.js';
+import { expectSdsError } from '../../support/slide-expect.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sds-tiffc-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -64,18 +63,6 @@ async function openslidePixels(path: string, level: number, width: number, heigh
   return (await pngRgb(out)).data;
 }
 
-async function expectSdsError(p: Promise<unknown>, code: SdsErrorCode, message: RegExp): Promise<SdsError> {
-  const r = await measure(() => p, 5000);
-  expect(r.ok, 'expected a rejection').toBe(false);
-  const e = r.error as SdsError;
-  expect(e, String(e)).toBeInstanceOf(SdsError);
-  expect(e.code, e.message).toBe(code);
-  expect(e.message).toMatch(message);
-  expect(e.suggestion).toBeTruthy();
-  expect(r.ms).toBeLessThan(5000);
-  expect(r.peakGrowthMB).toBeLessThan(100);
-  return e;
-}
 
 describe.each(['vips-webp-lossless.tif', 'vips-zstd-subifd.tif'])('%s against its truth file', (name) => {
   const truth = loadTruth(name);

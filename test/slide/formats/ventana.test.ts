@@ -9,11 +9,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SdsError, type SdsErrorCode } from '../../../core/errors.js';
 import { openSource } from '../../../slide/formats.js';
-import { openSlide, TileCache, type Slide } from '../../../slide/index.js';
+import { openSlide, TileCache } from '../../../slide/index.js';
 import { writeVentanaBif, type VentanaSlide } from '../../support/slide-writers/ventana.js';
 import { crop, haveLibOpenSlide, haveOpenSlide, mad, OPENSLIDE_MISSING, openslideAssociated, openslideProperties, openslideRegion } from '../../support/slide-writers/tiff-vendor-kit.js';
+import { expectSdsError, withStoredLevels } from '../../support/slide-expect.js';
 
 if (!haveOpenSlide) console.warn(`Ventana tests: ${OPENSLIDE_MISSING}`);
 
@@ -27,29 +27,11 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function withSlide<T>(path: string, fn: (s: Slide) => Promise<T>): Promise<T> {
-  const slide = await openSlide(path, { smallestLevelSize: 0 });
-  try {
-    return await fn(slide);
-  } finally {
-    await slide.close();
-  }
-}
 
-async function expectSdsError(p: Promise<unknown>, code: SdsErrorCode, message: RegExp): Promise<void> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SdsError);
-  expect((err as SdsError).code).toBe(code);
-  expect((err as SdsError).message).toMatch(message);
-  expect((err as SdsError).suggestion).toBeTruthy();
-}
 
 describe('Ventana BIF', () => {
   it('stitched levels: sized by where the tiles land (advance 56 x 60), downsample mag0 / mag; iScan properties, MPP, objective', async () => {
-    await withSlide(BIF, async (s) => {
+    await withStoredLevels(BIF, async (s) => {
       expect(s.info.vendor).toBe('ventana');
       // Area 1 starts at x 200 and ends 2 advances + one tile later: 200 + 112 + 64 = 376; area 0 is 3 * 60 + 64 tall.
       expect(s.levels.map((l) => [l.width, l.height, l.downsample])).toEqual([
@@ -74,7 +56,7 @@ describe('Ventana BIF', () => {
   });
 
   it('the stitched level 0 shows the scanned picture where the areas are (overlaps resolved), glass elsewhere', async () => {
-    await withSlide(BIF, async (s) => {
+    await withStoredLevels(BIF, async (s) => {
       // Area 0 covers x 0..176, y 0..244; area 1 x 200..376, y 20..144 (Pos-Y 100 from the bottom of 244).
       expect(mad(await s.readRegion(0, 0, 0, 176, 244), crop(truth.picture, 0, 0, 176, 244).data)).toBeLessThan(8);
       expect(mad(await s.readRegion(0, 200, 20, 176, 124), crop(truth.picture, 200, 20, 176, 124).data)).toBeLessThan(8);
@@ -94,7 +76,7 @@ describe('Ventana BIF', () => {
   });
 
   it('macro ("Label_Image") and thumbnail are the stored pixels', async () => {
-    await withSlide(BIF, async (s) => {
+    await withStoredLevels(BIF, async (s) => {
       expect(s.associated.map((a) => [a.name, a.width, a.height])).toEqual([
         ['macro', 120, 80],
         ['thumbnail', 96, 64],
@@ -105,7 +87,7 @@ describe('Ventana BIF', () => {
   });
 
   it('a Ventana TIFF without EncodeInfo: the levels are the TIFF grids', async () => {
-    await withSlide(PLAIN, async (s) => {
+    await withStoredLevels(PLAIN, async (s) => {
       expect(s.info.vendor).toBe('ventana');
       expect(s.levels.map((l) => [l.width, l.height, l.downsample])).toEqual([
         [384, 256, 1],
@@ -120,7 +102,7 @@ describe('Ventana BIF', () => {
     for (const path of [BIF, PLAIN]) {
       const { properties: osr, ok } = openslideProperties(path);
       expect(ok).toBe(true);
-      await withSlide(path, async (s) => {
+      await withStoredLevels(path, async (s) => {
         const ours = s.info.properties;
         expect(osr['openslide.vendor']).toBe('ventana');
         for (const [key, value] of Object.entries(osr)) {
@@ -136,7 +118,7 @@ describe('Ventana BIF', () => {
   });
 
   it.skipIf(!haveOpenSlide)('regions equal openslide-write-png (MAD 0): overlapping tiles, the gap between areas, levels 1 and 2', async () => {
-    await withSlide(BIF, async (s) => {
+    await withStoredLevels(BIF, async (s) => {
       for (const [level, x, y, w, h] of [
         [0, 40, 30, 200, 120], // tile overlaps in both axes, the gap, area 1's first column
         [0, 0, 0, 376, 244], // all of level 0
@@ -147,7 +129,7 @@ describe('Ventana BIF', () => {
         expect(mad(await s.readRegion(level, x, y, w, h), ref.rgb), `level ${level} at ${x},${y}`).toBe(0);
       }
     });
-    await withSlide(PLAIN, async (s) => {
+    await withStoredLevels(PLAIN, async (s) => {
       for (const [level, x, y, w, h] of [
         [0, 40, 30, 200, 120],
         [1, 20, 20, 150, 100],
@@ -161,7 +143,7 @@ describe('Ventana BIF', () => {
   it.skipIf(!haveOpenSlide || !haveLibOpenSlide)("associated images equal libopenslide's (MAD 0)", async () => {
     const ref = openslideAssociated(BIF);
     expect([...ref.keys()].sort()).toEqual(['macro', 'thumbnail']);
-    await withSlide(BIF, async (s) => {
+    await withStoredLevels(BIF, async (s) => {
       for (const [name, img] of ref) expect(mad((await s.readAssociated(name)).data, img.data), name).toBe(0);
     });
   });
@@ -199,5 +181,5 @@ describe('Ventana BIF', () => {
 
 /** The plain TIFF's level 0 at area 0: the raw scanner tiles side by side, as a reader ignoring EncodeInfo shows them. */
 async function plainArea0(): Promise<{ data: Uint8Array }> {
-  return withSlide(PLAIN, async (s) => ({ data: await s.readRegion(0, 0, 0, 176, 244) }));
+  return withStoredLevels(PLAIN, async (s) => ({ data: await s.readRegion(0, 0, 0, 176, 244) }));
 }
