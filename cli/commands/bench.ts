@@ -113,15 +113,15 @@ async function regionsTable(from: string | undefined): Promise<Record<string, nu
   const slides = await regionBenchSlides(folders);
   if (!slides.length) throw new SdsError('BAD_ARGUMENT', `--regions: no slides in ${folders.join(', ')}`, { suggestion: 'pass --regions-from DIR with slides of the formats to measure' });
   const rows = await benchRegions(slides, { onSlide: (p) => process.stderr.write(`sds: regions: ${p} ...\n`) });
-  process.stdout.write(`\nregion reads (${rows[0]?.regions ?? 0} x ${rows[0]?.side ?? 0} px at level 0 per slide, fresh open, one at a time; ${os.cpus().length} core(s))\n`);
+  process.stdout.write(`\nregion reads (${rows[0]?.regions ?? 0} regions of ${rows[0]?.side ?? 0} px at level 0 per slide at spread pseudo-random places, the same for both readers, each from a fresh open, one at a time; ${os.cpus().length} core(s))\n`);
   printTable(
-    ['slide', 'vendor', 'compression', 'sds ms/region', 'OpenSlide ms/region', 'ratio sds/OpenSlide'],
+    ['slide', 'vendor', 'compression', 'sds regions/s', 'OpenSlide regions/s', 'sds / OpenSlide time'],
     rows.map((r) => [
       r.slide,
       r.vendor,
       r.compression,
-      r.sdsMsPerRegion.toFixed(1),
-      r.openslideMsPerRegion === undefined ? `- (${r.openslideError ?? 'not run'})` : r.openslideMsPerRegion.toFixed(1),
+      (1000 / r.sdsMsPerRegion).toFixed(0),
+      r.openslideMsPerRegion === undefined ? `- (${r.openslideError ?? 'not run'})` : (1000 / r.openslideMsPerRegion).toFixed(0),
       r.openslideMsPerRegion === undefined ? '-' : `${(r.sdsMsPerRegion / r.openslideMsPerRegion).toFixed(2)}x`,
     ]),
   );

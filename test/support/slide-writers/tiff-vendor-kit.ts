@@ -58,29 +58,8 @@ export function crop(img: Rgb, x: number, y: number, w: number, h: number, fill 
   return { width: w, height: h, data };
 }
 
-/** 2x2 mean, odd edges taking what is there: a reduced level as a scanner stores it. */
-export function halve(img: Rgb): Rgb {
-  const width = Math.ceil(img.width / 2);
-  const height = Math.ceil(img.height / 2);
-  const data = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++)
-      for (let c = 0; c < 3; c++) {
-        let sum = 0;
-        let n = 0;
-        for (let dy = 0; dy < 2; dy++)
-          for (let dx = 0; dx < 2; dx++) {
-            const sx = 2 * x + dx;
-            const sy = 2 * y + dy;
-            if (sx < img.width && sy < img.height) {
-              sum += img.data[(sy * img.width + sx) * 3 + c]!;
-              n++;
-            }
-          }
-        data[(y * width + x) * 3 + c] = Math.round(sum / n);
-      }
-  return { width, height, data };
-}
+/** 2x2 mean, odd edges taking what is there: a reduced level as a scanner stores it (one definition for the writers). */
+export { halve } from './tiff-pieces.js';
 
 /** A baseline JFIF JPEG (YCbCr 4:2:0, as scanners write), the kind libjpeg decodes the same in OpenSlide and sharp. */
 export async function jpeg(img: Rgb, quality = 90): Promise<Uint8Array> {
