@@ -19,6 +19,28 @@ import type { LevelLayout } from './layout.js';
  */
 export const MRXS_TILE_SIDE = 512;
 
+/** Bytes of data file between two images still read together with them (less than a file read costs). */
+const MAX_READ_GAP = 64 * 1024;
+/** At most this many bytes in one coalesced read. */
+const MAX_READ_BYTES = 16 * 2 ** 20;
+
+/** `run(task)` runs at most `n` tasks at once, the others waiting their turn in order. */
+function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  return async (task) => {
+    if (active >= n) await new Promise<void>((resolve) => queue.push(resolve));
+    else active++;
+    try {
+      return await task();
+    } finally {
+      const next = queue.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
+
 /** The data files of a slide, opened on first use. */
 export interface DataFiles {
   open(fileNumber: number): Promise<FileSource>;
@@ -86,14 +108,15 @@ export function miraxLevelReader(layout: LevelLayout, options: MiraxLevelOptions
     const index = layout.images[imageNo]!.index;
     return `image (${index % imagesX}, ${Math.floor(index / imagesX)}) of zoom level ${level}`;
   };
-  const loadImage = (imageNo: number): Promise<RgbImage> =>
+  // Decodes of this level in flight at once (sharp's threads stay busy, memory stays bounded), shared by all its tiles.
+  const decodeSlot = limiter(Math.max(1, concurrency));
+  const loadImage = (imageNo: number, bytesOf: (imageNo: number) => Promise<Uint8Array>): Promise<RgbImage> =>
     cache.get(`mrxs:${level}:${imageNo}`, async () => {
       const record = layout.images[imageNo]!;
       const what = describe(imageNo);
-      const file = await files.open(record.fileNumber);
-      const bytes = await file.read(record.offset, record.length, what);
+      const bytes = await bytesOf(imageNo);
       try {
-        return await decodeImage(bytes, layout.format, layout.imageWidth, layout.imageHeight);
+        return await decodeSlot(() => decodeImage(bytes, layout.format, layout.imageWidth, layout.imageHeight));
       } catch (cause) {
         const code = cause instanceof SdsError ? cause.code : 'SLIDE_UNREADABLE';
         const reason = [...new Set(String((cause as Error).message ?? cause).split('\n').map((l) => l.trim()).filter(Boolean))].join('; ');
@@ -104,6 +127,45 @@ export function miraxLevelReader(layout: LevelLayout, options: MiraxLevelOptions
         });
       }
     });
+  /** One image's bytes, read alone (names the image in errors). */
+  const readOne = async (imageNo: number): Promise<Uint8Array> => {
+    const record = layout.images[imageNo]!;
+    return (await files.open(record.fileNumber)).read(record.offset, record.length, describe(imageNo));
+  };
+  /**
+   * Byte readers for a tile's images: images lying close together in one data file (scanners write neighbours one
+   * after the other) are read in one go, on first need, instead of one file read each.
+   */
+  const coalescedReads = (imageNos: readonly number[]): ((imageNo: number) => Promise<Uint8Array>) => {
+    const sorted = [...imageNos].sort((a, b) => {
+      const ra = layout.images[a]!;
+      const rb = layout.images[b]!;
+      return ra.fileNumber - rb.fileNumber || ra.offset - rb.offset;
+    });
+    const runOf = new Map<number, { start: number; end: number; fileNumber: number; bytes?: Promise<Uint8Array> }>();
+    let run: { start: number; end: number; fileNumber: number; bytes?: Promise<Uint8Array> } | undefined;
+    for (const n of sorted) {
+      const r = layout.images[n]!;
+      if (!run || r.fileNumber !== run.fileNumber || r.offset > run.end + MAX_READ_GAP || Math.max(run.end, r.offset + r.length) - run.start > MAX_READ_BYTES) {
+        run = { start: r.offset, end: r.offset + r.length, fileNumber: r.fileNumber };
+      } else {
+        run.end = Math.max(run.end, r.offset + r.length);
+      }
+      runOf.set(n, run);
+    }
+    return async (imageNo) => {
+      const r = runOf.get(imageNo);
+      const record = layout.images[imageNo]!;
+      if (!r || r.end - r.start === record.length) return readOne(imageNo);
+      r.bytes ??= files.open(r.fileNumber).then((file) => file.read(r.start, r.end - r.start, `images of zoom level ${level}`));
+      try {
+        const bytes = await r.bytes;
+        return bytes.subarray(record.offset - r.start, record.offset - r.start + record.length);
+      } catch {
+        return readOne(imageNo); // the error, if any, names this image
+      }
+    };
+  };
 
   return {
     level: { width: layout.width, height: layout.height, tileWidth: sideX, tileHeight: sideY, compression: layout.format, downsample: layout.downsample },
@@ -112,15 +174,13 @@ export function miraxLevelReader(layout: LevelLayout, options: MiraxLevelOptions
       const pieces = cells.get(row * across + col);
       if (col < 0 || col >= across || !pieces) return undefined;
       signal?.throwIfAborted();
-      // Decode the images this tile needs, a few at a time, then paint them in order.
+      // Decode the images this tile needs (all queued at once, a few decoding at a time), then paint them in order.
       const wanted = [...new Set(pieces.map((p) => p.image))];
+      const bytesOf = coalescedReads(wanted);
+      const images = await Promise.all(wanted.map((n) => loadImage(n, bytesOf)));
+      signal?.throwIfAborted();
       const decoded = new Map<number, RgbImage>();
-      for (let i = 0; i < wanted.length; i += Math.max(1, concurrency)) {
-        const batch = wanted.slice(i, i + Math.max(1, concurrency));
-        const images = await Promise.all(batch.map(loadImage));
-        batch.forEach((n, j) => decoded.set(n, images[j]!));
-        signal?.throwIfAborted();
-      }
+      wanted.forEach((n, j) => decoded.set(n, images[j]!));
       const tx = col * sideX;
       const ty = row * sideY;
       const width = Math.min(sideX, layout.width - tx);
