@@ -10,7 +10,9 @@
  * few thousand pixels. Where a JPEG has no chroma subsampling (all sampling factors 1), neighbouring intervals
  * decoded together give the very same pixels (no upsampling filter reaches across an interval's border), so
  * full-size tiles are decoded in groups of about 512 x 64 px: the group's intervals spliced into one small JPEG
- * (restart markers renumbered), and the group kept in a small cache for the tiles around. Subsampled JPEGs are
+ * (restart markers renumbered), and the group kept in a small cache for the tiles around. A libjpeg call through
+ * sharp costs about 0.5 ms whatever its size, so a level read downwards (the group above is held) decodes up to
+ * four groups below at once, their rows read together where the bytes between them are few. Subsampled JPEGs are
  * decoded interval by interval, as OpenSlide does.
  */
 import sharp from 'sharp';
@@ -28,8 +30,18 @@ const MAX_BYTES_PER_PIXEL = 8;
 const GROUP_WIDTH = 512;
 const GROUP_HEIGHT = 64;
 const GROUPS_KEPT = 32;
+/** Groups decoded together at most when a level is read downwards (the groups below the one asked for). */
+const GROUPS_AHEAD = 4;
+/** Bytes between the rows of a batch that are read rather than skipped (one read instead of one per row). */
+const MAX_READ_GAP = 256 * 1024;
 /** Restart intervals of one level: a 250k x 120k px level in 64 x 8 px intervals has 59M; this is 4.5 times that. */
 const MAX_INTERVALS = 2 ** 28;
+
+/** A decoded group: rows from `y` of `image` (several groups decoded together share one image). */
+interface HeldGroup {
+  image: RgbImage;
+  y: number;
+}
 
 export interface LevelJpegOptions {
   /** For messages: 'level directory 0' (the NDPI directory). */
@@ -49,7 +61,7 @@ export class LevelJpeg {
   private readonly groupCols: number;
   private readonly groupRows: number;
   /** Decoded groups (in flight or done), oldest first. */
-  private readonly groups = new Map<number, Promise<RgbImage>>();
+  private readonly groups = new Map<number, Promise<HeldGroup>>();
   /** Groups that could not be decoded together (their tiles are read alone). */
   private readonly failedGroups = new Set<number>();
 
@@ -140,29 +152,31 @@ export class LevelJpeg {
     const col = index % tilesAcross;
     const row = Math.floor(index / tilesAcross);
     const groupsAcross = Math.ceil(tilesAcross / this.groupCols);
-    const c0 = Math.floor(col / this.groupCols) * this.groupCols;
-    const r0 = Math.floor(row / this.groupRows) * this.groupRows;
-    const key = (r0 / this.groupRows) * groupsAcross + c0 / this.groupCols;
+    const groupsDown = Math.ceil(tilesDown / this.groupRows);
+    const gx = Math.floor(col / this.groupCols);
+    const gy = Math.floor(row / this.groupRows);
+    const key = gy * groupsAcross + gx;
     if (this.failedGroups.has(key)) return undefined;
     let group = this.groups.get(key);
     if (!group) {
-      group = this.decodeGroup(c0, r0, Math.min(tilesAcross, c0 + this.groupCols) - c0, Math.min(tilesDown, r0 + this.groupRows) - r0);
-      this.groups.set(key, group);
-      if (this.groups.size > GROUPS_KEPT) this.groups.delete(this.groups.keys().next().value!);
-      group.catch(() => {
-        this.groups.delete(key);
-        this.failedGroups.add(key);
-      });
+      // Reading downwards (the group above is held): this group and the next ones below in one libjpeg call, whose
+      // fixed cost (~0.5 ms) outweighs decoding a 512 x 64 px group several times over.
+      let n = 1;
+      if (gy > 0 && this.groups.has(key - groupsAcross)) {
+        while (n < GROUPS_AHEAD && gy + n < groupsDown && !this.groups.has(key + n * groupsAcross) && !this.failedGroups.has(key + n * groupsAcross)) n++;
+      }
+      group = this.startGroups(gx, gy, n, groupsAcross);
     }
-    let image: RgbImage;
+    let held: HeldGroup;
     try {
-      image = await group;
+      held = await group;
     } catch {
       return undefined;
     }
+    const { image } = held;
     const out = new Uint8Array(tileWidth * tileHeight * 3);
-    const x = (col - c0) * tileWidth;
-    const y = (row - r0) * tileHeight;
+    const x = (col - gx * this.groupCols) * tileWidth;
+    const y = held.y + (row - gy * this.groupRows) * tileHeight;
     for (let r = 0; r < tileHeight; r++) {
       const from = ((y + r) * image.width + x) * 3;
       out.set(image.data.subarray(from, from + tileWidth * 3), r * tileWidth * 3);
@@ -170,20 +184,65 @@ export class LevelJpeg {
     return { width: tileWidth, height: tileHeight, data: out };
   }
 
-  /** `cols` x `rows` intervals from (c0, r0) as one JPEG: their data in order, restart markers renumbered. */
-  private async decodeGroup(c0: number, r0: number, cols: number, rows: number): Promise<RgbImage> {
+  /**
+   * Starts decoding `n` groups from group (gx, gy) downwards as one JPEG, each kept under its own key; returns the
+   * first's. Should the batch fail, each group is decoded alone (so one corrupt interval fails one group only).
+   */
+  private startGroups(gx: number, gy: number, n: number, groupsAcross: number): Promise<HeldGroup> {
+    const { tilesAcross, tilesDown } = this.grid;
+    const c0 = gx * this.groupCols;
+    const cols = Math.min(tilesAcross, c0 + this.groupCols) - c0;
+    const rowsOf = (g: number) => Math.min(tilesDown, (g + 1) * this.groupRows) - g * this.groupRows;
+    const alone = (g: number) => this.decodeGroup(c0, g * this.groupRows, cols, rowsOf(g)).then((image) => ({ image, y: 0 }));
+    const batch = n > 1 ? this.decodeGroup(c0, gy * this.groupRows, cols, Math.min(tilesDown, (gy + n) * this.groupRows) - gy * this.groupRows, true) : undefined;
+    batch?.catch(() => undefined);
+    let first: Promise<HeldGroup> | undefined;
+    for (let i = 0; i < n; i++) {
+      const key = (gy + i) * groupsAcross + gx;
+      const y = i * this.groupRows * this.grid.tileHeight;
+      const group = batch ? batch.then((image) => ({ image, y }), () => alone(gy + i)) : alone(gy);
+      this.groups.set(key, group);
+      if (this.groups.size > GROUPS_KEPT) this.groups.delete(this.groups.keys().next().value!);
+      group.catch(() => {
+        this.groups.delete(key);
+        this.failedGroups.add(key);
+      });
+      first ??= group;
+    }
+    return first!;
+  }
+
+  /**
+   * `cols` x `rows` intervals from (c0, r0) as one JPEG: their data in order, restart markers renumbered. Each row's
+   * intervals are contiguous in the file; rows of a batch (`merge`) whose gaps are small are read together.
+   */
+  private async decodeGroup(c0: number, r0: number, cols: number, rows: number, merge = false): Promise<RgbImage> {
     const { tilesAcross, tileWidth, tileHeight } = this.grid;
-    const parts: Uint8Array[] = [headerForSize(this.header, cols * tileWidth, rows * tileHeight)];
-    let k = 0;
+    const rowRanges: { start: number; stop: number }[][] = [];
     for (let r = r0; r < r0 + rows; r++) {
-      // One read per row: its intervals are contiguous in the file.
-      const first = r * tilesAcross + c0;
-      const ranges = [];
-      for (let i = first; i < first + cols; i++) ranges.push(await this.starts.range(i));
+      const ranges: { start: number; stop: number }[] = [];
+      for (let i = r * tilesAcross + c0; i < r * tilesAcross + c0 + cols; i++) ranges.push(await this.starts.range(i));
+      if (ranges.at(-1)!.stop - ranges[0]!.start > cols * tileWidth * tileHeight * MAX_BYTES_PER_PIXEL) throw new Error('intervals implausibly long');
+      rowRanges.push(ranges);
+    }
+    // Reads: runs of rows, a run extended while the bytes between rows are few.
+    const reads: { start: number; stop: number; bytes?: Promise<Uint8Array> }[] = [];
+    for (const ranges of rowRanges) {
       const start = ranges[0]!.start;
       const stop = ranges.at(-1)!.stop;
-      if (stop - start > cols * tileWidth * tileHeight * MAX_BYTES_PER_PIXEL) throw new Error('intervals implausibly long');
-      const bytes = await this.source.read(start, stop - start, `the JPEG data of ${this.what}`);
+      const last = reads.at(-1);
+      if (last && merge && start >= last.stop && start - last.stop <= MAX_READ_GAP) last.stop = stop;
+      else reads.push({ start, stop });
+    }
+    for (const read of reads) read.bytes = this.source.read(read.start, read.stop - read.start, `the JPEG data of ${this.what}`);
+    const buffers = await Promise.all(reads.map((read) => read.bytes!));
+    const parts: Uint8Array[] = [headerForSize(this.header, cols * tileWidth, rows * tileHeight)];
+    let k = 0;
+    let at = 0;
+    for (const ranges of rowRanges) {
+      while (ranges[0]!.start >= reads[at]!.stop) at++;
+      const { start } = reads[at]!;
+      const bytes = buffers[at]!;
       for (const range of ranges) {
         const data = bytes.subarray(range.start - start, range.stop - start);
         // Each interval's data ends in the next interval's restart marker (or the end-of-image marker).
