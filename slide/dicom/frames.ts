@@ -96,14 +96,8 @@ function fragmentValues(bytes: Uint8Array, file: FileSource, what: string): Uint
     at += 8 + length;
   }
   if (parts.length === 0) throw unreadable(file, `${what}: no fragment where its offset table points`);
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  // A frame split over several fragments is their bytes in order.
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
 /** Where the fragments that start at `start` end: the sequence delimiter after the last frame. */

@@ -9,11 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 
-export interface Rgb {
-  width: number;
-  height: number;
-  data: Uint8Array;
-}
+import type { Rgb } from './tiff-pieces.js';
+
+export type { Rgb };
 
 /** Deterministic stained-tissue-like RGB: pink stroma with fibres, purple nuclei, grain; never pure white. */
 export function tissue(width: number, height: number, seed = 1): Rgb {
