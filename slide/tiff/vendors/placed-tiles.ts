@@ -6,6 +6,7 @@
  * grid of output tiles, so such a level is one more LevelReader. Decoded TIFF tiles are kept in a small cache of
  * their own, because one of them usually feeds several output tiles.
  */
+import type { SourceLevel } from '../../source.js';
 import type { FileSource } from '../../file-source.js';
 import { isBlank, WHITE } from '../../region.js';
 import type { LevelReader } from '../../source-parts.js';
@@ -30,16 +31,10 @@ export interface Piece {
   height: number;
 }
 
-export interface PlacedLevel {
+/** A stored level (its size, the output grid's tile size, compression, downsample) made of placed pieces. */
+export interface PlacedLevel extends SourceLevel {
   /** Level index, for messages. */
   index: number;
-  width: number;
-  height: number;
-  /** The output grid's tile size. */
-  tileWidth: number;
-  tileHeight: number;
-  compression: string;
-  downsample?: number;
   /** In OpenSlide's paint order: where pieces overlap, the earlier one shows. */
   pieces: Piece[];
 }
