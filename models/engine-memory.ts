@@ -45,13 +45,18 @@
  * 1536 / 544 / 1344 / 384, unet-resnet34 1888 / 672 / 1664 / 448, unet-resnet50 1184 / 416 / 1056 /
  * 288 (test/models/engine-memory.test.ts holds them).
  */
-import type { ArchName } from './model.js';
+import type { ArchName, ModelArch } from './model.js';
 
 /** MiB of WASM heap one task may be estimated to need (of the instance's 4096). */
 export const ENGINE_BUDGET_MIB = 3584;
 
 /** grad, original variant, lowest explained layer a block output (scale >= 4): base + slope. */
-const CALIBRATION: Record<ArchName, { baseMiB: number; miBPerMpx: number }> = {
+export interface Calibration {
+  baseMiB: number;
+  miBPerMpx: number;
+}
+
+const CALIBRATION: Record<ArchName, Calibration> = {
   // 1024 px: 673, 2048 px: 1853, 2944 px: 3624 (a line over all three)
   resnet18: { baseMiB: 270, miBPerMpx: 410 },
   // the same backbone (and it only takes 224 px patches)
@@ -72,7 +77,9 @@ const VARIANT_FACTOR = 1.3;
 const IG_IMAGES_PER_PASS = 16;
 
 export interface MemoryQuestion {
-  arch: ArchName;
+  arch: ModelArch;
+  /** An imported graph's own calibration (`ModelDescription.memory`), measured from its activations. */
+  calibration?: Calibration;
   layers: readonly string[];
   methods: readonly string[];
   variants: readonly string[];
@@ -82,7 +89,7 @@ export interface MemoryQuestion {
 /** Estimated peak heap (MiB) of the heaviest of the job's tasks (one method x variant each) with `images` patches. */
 export function engineMiB(q: MemoryQuestion, images: number): number {
   // an architecture not measured here is taken as the heaviest one that was
-  const c = CALIBRATION[q.arch] ?? CALIBRATION['unet-resnet50'];
+  const c = q.calibration ?? (q.arch === 'onnx' ? undefined : CALIBRATION[q.arch]) ?? CALIBRATION['unet-resnet50'];
   const layer = q.layers.includes('input') ? INPUT_FACTOR : 1;
   const variant = q.variants.some((v) => v !== 'original') ? VARIANT_FACTOR : 1;
   const mpx = (q.patch * q.patch) / 2 ** 20;

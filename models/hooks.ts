@@ -1,5 +1,5 @@
 import { maxPool2d, relu, type Conv2d, type PoolGeometry } from './layers.js';
-import { tf, type Tensor4D } from './tf.js';
+import { tf, type Tensor, type Tensor4D } from './tf.js';
 
 export type { PoolGeometry } from './layers.js';
 
@@ -12,11 +12,29 @@ export type { PoolGeometry } from './layers.js';
  */
 export interface ForwardHooks {
   /** Applies `conv` to `x`; `apply` is the plain convolution. */
-  conv?(conv: Conv2d, x: Tensor4D, apply: (x: Tensor4D) => Tensor4D): Tensor4D;
-  relu?(name: string, x: Tensor4D): Tensor4D;
-  maxPool?(name: string, x: Tensor4D, apply: (x: Tensor4D) => Tensor4D, geometry: PoolGeometry): Tensor4D;
+  conv?(conv: HookConv, x: Tensor4D, apply: (x: Tensor4D) => Tensor4D): Tensor4D;
+  /** Any rank: an imported graph's classifier has ReLUs on (N,K) too. */
+  relu?(name: string, x: Tensor): Tensor;
+  /** `geometry` is undefined for windows that are not square (imported graphs only). */
+  maxPool?(name: string, x: Tensor4D, apply: (x: Tensor4D) => Tensor4D, geometry: PoolGeometry | undefined): Tensor4D;
   /** Sees, and may replace, a named layer's output. */
   layer?(name: string, y: Tensor4D): Tensor4D;
+}
+
+/**
+ * What a conv hook sees of a convolution, whatever built it (a hand-written `Conv2d` or an ONNX
+ * Conv node): enough for the variants to re-apply it on rolled inputs or to build a surrogate path
+ * of the same channels and output size.
+ */
+export interface HookConv {
+  /** The PyTorch module path (hook points and surrogate weights are keyed by it). */
+  readonly name: string;
+  readonly inChannels: number;
+  readonly outChannels: number;
+  /** Output size along one axis (0 = height, 1 = width) for an input of `size`, as PyTorch computes it. */
+  outSize(size: number, axis?: 0 | 1): number;
+  /** Makes the input gradient's cached filters now, before a gradient pass. */
+  prepareBackward(): void;
 }
 
 /** The hooks' plumbing, so model code reads like the PyTorch module it mirrors. */
@@ -29,7 +47,7 @@ export class HookRunner {
   }
 
   relu(name: string, x: Tensor4D): Tensor4D {
-    return this.hooks.relu ? this.hooks.relu(name, x) : relu(x);
+    return this.hooks.relu ? (this.hooks.relu(name, x) as Tensor4D) : relu(x);
   }
 
   maxPool(name: string, x: Tensor4D, geometry: PoolGeometry): Tensor4D {

@@ -1,8 +1,8 @@
 export { initEngine, activeEngine, ENGINES, isEngine, type Engine, type EngineOptions } from './backend.js';
 export { tf, customUnary, type Tensor, type Tensor1D, type Tensor2D, type Tensor4D } from './tf.js';
-export type { Model, ArchName, ModelKind, Normalization, LayerStart } from './model.js';
+export type { Model, ArchName, ModelArch, ModelKind, Normalization, LayerStart } from './model.js';
 export { ARCHS, NORMALIZATIONS } from './model.js';
-export type { ForwardHooks } from './hooks.js';
+export type { ForwardHooks, HookConv } from './hooks.js';
 export { Conv2d, BatchNorm2d, Linear, upsampleNearest2x } from './layers.js';
 export { buildModel, inferArch, isArch, type ArchSpec } from './arch.js';
 export { loadWeights, stripPrefixes, type LoadedWeights } from './weights/load.js';

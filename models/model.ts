@@ -1,9 +1,10 @@
-import type { ForwardHooks } from './hooks.js';
-import type { Conv2d } from './layers.js';
+import type { ForwardHooks, HookConv } from './hooks.js';
 import type { Tensor, Tensor4D } from './tf.js';
 
 export const ARCHS = ['resnet18', 'resnet34', 'resnet50', 'monai-resnet18', 'unet-resnet18', 'unet-resnet34', 'unet-resnet50'] as const;
 export type ArchName = (typeof ARCHS)[number];
+/** A hand-written architecture, or a graph imported from ONNX (models/onnx). */
+export type ModelArch = ArchName | 'onnx';
 
 export const NORMALIZATIONS = ['imagenet', 'minus1to1', 'none'] as const;
 export type Normalization = (typeof NORMALIZATIONS)[number];
@@ -16,16 +17,22 @@ export type ModelKind = 'classifier' | 'segmentation';
  * (backward/forward hook, surrogate) and attribution methods wrap a model instead of forking it.
  */
 export interface Model {
-  readonly arch: ArchName;
+  readonly arch: ModelArch;
   readonly kind: ModelKind;
   readonly numClasses: number;
   /** The input normalization the model was trained with. */
   readonly normalization: Normalization;
-  /** 'input' then 'X_Y' for every block, in forward order. */
+  /** 'input' then 'X_Y' for every block (ONNX: every module path with a spatial output), in forward order. */
   readonly layerNames: readonly string[];
   /** Stride-2 convolutions in PyTorch registration order (SPEC 2). */
   readonly hookPoints: readonly string[];
-  readonly convs: ReadonlyMap<string, Conv2d>;
+  readonly convs: ReadonlyMap<string, HookConv>;
+  /**
+   * Set when DeepLift's Rescale rule does not cover the model: names the first node whose
+   * nonlinearity is not a ReLU (a sigmoid gate, SiLU, Hardswish, ...). Hand-written models are
+   * ReLU networks.
+   */
+  readonly deepLiftObstacle?: string;
   /** Classifier: logits (N,K). Segmentation: logits (N,H,W,K). */
   forward(x: Tensor4D, hooks?: ForwardHooks): Tensor;
   /** Runs only as far as `layer` and returns its output (N,h,w,C). */

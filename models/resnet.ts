@@ -199,7 +199,7 @@ export class ResNetEncoder {
     const r = new HookRunner({
       ...hooks,
       relu: (name, v) => {
-        const out = hooks.relu ? hooks.relu(name, v) : tf.relu(v);
+        const out = (hooks.relu ? hooks.relu(name, v) : tf.relu(v)) as Tensor4D;
         if (name === this.naming.relu) stem = out;
         return out;
       },

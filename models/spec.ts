@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import { SdsError } from '../core/errors.js';
 import type { ModelSpec } from '../contracts/index.js';
 import { buildModel, isArch } from './arch.js';
-import { ARCHS, type ArchName, type Model, type ModelKind, type Normalization } from './model.js';
+import { ARCHS, type ModelArch, type Model, type ModelKind, type Normalization } from './model.js';
 import { randomModel } from './random-init.js';
 import { tf, type Tensor4D } from './tf.js';
 import { loadWeights } from './weights/load.js';
@@ -44,7 +44,7 @@ export async function openModel(spec: ModelSpec): Promise<Model> {
 }
 
 export interface ModelDescription {
-  arch: ArchName;
+  arch: ModelArch;
   kind: ModelKind;
   numClasses: number;
   normalization: Normalization;

@@ -6,7 +6,7 @@
  */
 import { SdsError } from '../core/errors.js';
 import { overlayKey, OUTPUT_METHOD, OUTPUT_VARIANT, type AnalysisSpec, type MapMethod, type Variant } from '../contracts/index.js';
-import { describeModel, modelIdentity, type ArchName, type ModelKind, type Normalization } from '../models/index.js';
+import { describeModel, modelIdentity, type ModelArch, type ModelKind, type Normalization } from '../models/index.js';
 import { patchGrid, tissuePatches, type Patch, type Slide, type TissueMask } from '../slide/index.js';
 import { checkSpec } from './check-spec.js';
 
@@ -41,7 +41,7 @@ export interface OverlaySpec {
 }
 
 export interface Plan {
-  arch: ArchName;
+  arch: ModelArch;
   kind: ModelKind;
   numClasses: number;
   normalization: Normalization;

@@ -2,13 +2,13 @@
  * DeepLift's Rescale rule (SPEC 6) as a custom gradient: ReLU multipliers from the same unit's
  * value on the baseline pass, recorded beforehand.
  */
-import { customUnary, tf, type Tensor, type Tensor4D } from '../models/tf.js';
+import { customUnary, tf, type Tensor } from '../models/tf.js';
 
 const EPS = 1e-10;
 
 /** relu forward; backward dy * (relu(x) - relu(x0)) / (x - x0), ordinary gradient where x ~ x0. */
-export function deepliftRelu(x: Tensor4D, x0: Tensor4D): Tensor4D {
-  const op = customUnary<Tensor4D>((v, save) => {
+export function deepliftRelu<T extends Tensor>(x: T, x0: T): T {
+  const op = customUnary<T>((v, save) => {
     save([v]);
     return {
       value: tf.relu(v),

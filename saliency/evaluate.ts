@@ -3,6 +3,7 @@
  * layer, variant and method (GradCAM and the input layer as baselines), prediction difference and
  * agreement, and the model randomization test against a random-map baseline.
  */
+import { SdsError } from '../core/errors.js';
 import { buildModel, nchwToNhwc, randomizationSteps, randomizeStateDict, seededNormal, tf, type Model, type StateDict } from '../models/index.js';
 
 /** What the evaluation reads patches from (a folder, a tensor batch, slides: see pipeline/). */
@@ -137,6 +138,11 @@ export async function evaluate(model: Model, stateDict: StateDict, source: Evalu
 
   if (o.randomization) {
     const method = o.methods[0]!;
+    if (model.arch === 'onnx') {
+      throw new SdsError('BAD_ARGUMENT', 'the model randomization test rebuilds the model with re-initialised blocks, which sds does for its native architectures only, not for imported graphs', {
+        suggestion: 'pass --no-randomization',
+      });
+    }
     const steps = randomizationSteps(model.arch);
     const reference = new Map<string, Map<string, Float32Array>>();
     for (const [si, step] of steps.entries()) {

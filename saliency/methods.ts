@@ -190,16 +190,25 @@ function zeroBaseline(x: Tensor4D): Tensor4D {
   return tf.zerosLike(x);
 }
 
+/** DeepLift's Rescale rule covers ReLU networks only (SPEC 6); other nonlinearities are refused by name. */
+export function checkDeepLift(model: Model): void {
+  if (!model.deepLiftObstacle) return;
+  throw new SdsError('BAD_ARGUMENT', `DeepLift (Rescale) needs a network whose only nonlinearities are ReLUs; ${model.arch === 'onnx' ? 'this model' : model.arch} has ${model.deepLiftObstacle}`, {
+    suggestion: 'use grad, ig or gradcam for this model',
+  });
+}
+
 export class LayerDeepLift implements AttributionMethod {
   readonly name = 'deeplift' as const;
   constructor(readonly model: Model) {}
 
   async attribute(x: Tensor4D, o: AttributeOptions): Promise<AttributionResult> {
     checkOptions(this.model, x, o);
+    checkDeepLift(this.model);
     return withKept((kept) => {
       const x0 = kept.hold(zeroBaseline(x));
       // Baseline pass: every ReLU's and max-pool's input, for the Rescale multipliers.
-      const reluIn = new Map<string, Tensor4D>();
+      const reluIn = new Map<string, Tensor>();
       const record: ForwardHooks = {
         relu: (name, v) => {
           reluIn.set(name, kept.keep(tf.clone(v)));

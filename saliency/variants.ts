@@ -4,7 +4,7 @@
  */
 import { SdsError } from '../core/errors.js';
 import type { Variant } from '../contracts/index.js';
-import { Conv2d, tf, type ForwardHooks, type LayerStart, type Model, type Tensor, type Tensor4D } from '../models/index.js';
+import { Conv2d, tf, type ForwardHooks, type HookConv, type LayerStart, type Model, type Tensor, type Tensor4D } from '../models/index.js';
 import { ParamBinder } from '../models/params.js';
 import { resizeBilinear } from '../models/layers.js';
 import { customUnary } from '../models/tf.js';
@@ -40,13 +40,13 @@ export class SurrogatePath {
     readonly name: string,
     readonly convOne: Conv2d,
     readonly convTwo: Conv2d,
-    private readonly target: Conv2d,
+    private readonly target: HookConv,
   ) {}
 
   apply(x: Tensor4D): Tensor4D {
     const [, h, w] = x.shape;
     const y = this.convOne.apply(x);
-    const r = resizeBilinear(y, this.target.outSize(h), this.target.outSize(w));
+    const r = resizeBilinear(y, this.target.outSize(h, 0), this.target.outSize(w, 1));
     return this.convTwo.apply(r);
   }
 }
@@ -127,6 +127,7 @@ export class VariantModel implements Model {
   readonly layerNames;
   readonly hookPoints;
   readonly convs;
+  readonly deepLiftObstacle;
   private readonly hooks: ForwardHooks;
 
   constructor(
@@ -141,13 +142,15 @@ export class VariantModel implements Model {
     this.layerNames = base.layerNames;
     this.hookPoints = base.hookPoints;
     this.convs = base.convs;
-    if (variant === 'surrogate' && !surrogate) {
+    this.deepLiftObstacle = base.deepLiftObstacle;
+    // a model whose only hook point is the stem has no surrogate path: the variant is the original
+    if (variant === 'surrogate' && !surrogate && base.hookPoints.length > 1) {
       throw new SdsError('BAD_ARGUMENT', 'the surrogate variant needs trained surrogate paths', {
         suggestion: 'pass --surrogate PATHS.safetensors (made by `sds train-surrogate`)',
       });
     }
     this.hooks =
-      variant === 'backward-hook' ? backwardHookHooks(base) : variant === 'forward-hook' ? forwardHookHooks(base) : variant === 'surrogate' ? surrogate!.hooks() : {};
+      variant === 'backward-hook' ? backwardHookHooks(base) : variant === 'forward-hook' ? forwardHookHooks(base) : variant === 'surrogate' ? (surrogate?.hooks() ?? {}) : {};
   }
 
   forward(x: Tensor4D, hooks?: ForwardHooks): Tensor {

@@ -6,23 +6,15 @@
  * and attribution methods can wrap the executor as they wrap the hand-written models.
  */
 import { SdsError } from '../../core/errors.js';
+import { forgetRotations } from '../conv-gradients.js';
+import type { ForwardHooks } from '../hooks.js';
 import { nchwToNhwc, nhwcToNchw } from '../layout.js';
+import type { LayerStart, Model, ModelKind, Normalization } from '../model.js';
 import { tf, type Tensor, type Tensor4D } from '../tf.js';
 import type { ConstTensor, OnnxGraph } from './graph.js';
-import { compileNode, reluOp, runtimeInputs, type CompileContext, type CompiledNode, type OnnxConv, type OnnxMaxPool } from './ops.js';
+import { compileNode, reluOp, runtimeInputs, type CompileContext, type CompiledNode, type OnnxConv } from './ops.js';
 import { unsupported } from './proto.js';
 import { findHookPoints, findLayers, type LayerInfo, type OnnxHookPoint } from './scope.js';
-
-/** Hook points of a pass, as models/hooks.ts's ForwardHooks but with the ONNX graph's own conv and pool descriptions. */
-export interface OnnxHooks {
-  /** Applies `conv` to `x`; `apply` is the node's own convolution. */
-  conv?(conv: OnnxConv, x: Tensor4D, apply: (x: Tensor4D) => Tensor4D): Tensor4D;
-  /** `name` is the ReLU node's name. */
-  relu?(name: string, x: Tensor): Tensor;
-  maxPool?(pool: OnnxMaxPool, x: Tensor4D, apply: (x: Tensor4D) => Tensor4D): Tensor4D;
-  /** Sees, and may replace, a named layer's output (NHWC for rank 4). Keep a clone to keep it beyond the call. */
-  layer?(name: string, y: Tensor): Tensor;
-}
 
 /** A host batch in PyTorch layout. */
 export interface NchwBatch {
@@ -46,21 +38,54 @@ interface Step {
   frees: string[];
 }
 
-export class OnnxModel {
+export interface OnnxModelOptions {
+  /** The input normalization the model was trained with (ONNX files do not record it); default ImageNet's. */
+  normalization?: Normalization;
+}
+
+/** Ops that are linear in their runtime input (or route it, like max-pool): DeepLift's Rescale rule needs only the ReLUs. */
+const DEEPLIFT_TRANSPARENT = new Set([
+  'Conv', 'BatchNormalization', 'Add', 'Sub', 'Gemm', 'MatMul', 'Flatten', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze',
+  'Concat', 'GlobalAveragePool', 'AveragePool', 'ReduceMean', 'Pad', 'Identity', 'Dropout', 'Constant', 'Shape', 'Gather',
+  'Slice', 'Cast', 'ConstantOfShape', 'Expand', 'Resize', 'Upsample', 'Split', 'Relu', 'MaxPool',
+]);
+
+/**
+ * An ONNX graph as a `Model` (models/model.ts): the variants and attribution methods wrap it as they
+ * wrap the hand-written architectures. Layers are PyTorch module paths with a spatial output; hook
+ * points are the stride-2 Conv nodes; a probe pass at the declared input size (224 px when it is
+ * symbolic) finds which modules have a spatial output, the output's kind and the class count.
+ */
+export class OnnxModel implements Model {
+  readonly arch = 'onnx' as const;
   readonly file: string;
+  readonly kind: ModelKind;
+  readonly numClasses: number;
+  readonly normalization: Normalization;
   readonly inputName: string;
   readonly outputName: string;
   /** Declared input dims (C, H, W); H and W may be symbolic. */
   readonly inputDims: readonly (number | string | undefined)[];
-  readonly hookPoints: readonly OnnxHookPoint[];
+  /** 'input', then every module path whose output is an image-shaped tensor larger than 1x1, in forward order. */
+  readonly layerNames: readonly string[];
+  /** The stride-2 convolutions by conv name (module path), in node order. */
+  readonly hookPoints: readonly string[];
+  /** The hook points as the graph states them (node, tensors, geometry). */
+  readonly hookPointNodes: readonly OnnxHookPoint[];
   readonly convs: ReadonlyMap<string, OnnxConv>;
-  private readonly layers: readonly LayerInfo[];
+  readonly deepLiftObstacle?: string;
+  /** Every module of the graph with its output tensor, spatial or not ('input' first). */
+  readonly modules: readonly LayerInfo[];
   private readonly layersByTensor = new Map<string, string[]>();
   private readonly steps: Step[] = [];
+  /** Step index that produces each tensor (the graph input: -1). */
+  private readonly producedAt = new Map<string, number>();
+  private readonly lastUse = new Map<string, number>();
   private readonly owned: Tensor[] = [];
 
-  constructor(graph: OnnxGraph) {
+  constructor(graph: OnnxGraph, options: OnnxModelOptions = {}) {
     this.file = graph.file;
+    this.normalization = options.normalization ?? 'imagenet';
     if (graph.inputs.length !== 1) throw unsupported(graph.file, `the graph has ${graph.inputs.length} inputs; sds needs one image input`);
     if (graph.outputs.length !== 1) throw unsupported(graph.file, `the graph has ${graph.outputs.length} outputs; sds needs one (the logits)`);
     const input = graph.inputs[0]!;
@@ -78,6 +103,7 @@ export class OnnxModel {
       },
     };
     const convs = new Map<string, OnnxConv>();
+    let obstacle: string | undefined;
     try {
       const produced = new Set<string>([this.inputName, ...constants.keys()]);
       for (const n of graph.nodes) {
@@ -91,75 +117,171 @@ export class OnnxModel {
           continue;
         }
         if (n.outputs.filter(Boolean).length !== 1) throw unsupported(graph.file, `node ${n.name} (${n.opType}) has several outputs, which sds does not support`);
-        if (compiled.kind === 'conv') convs.set(compiled.conv.node, compiled.conv);
-        this.steps.push({ node: n.name, opType: n.opType, compiled, inputs: runtimeInputs(n, ctx), output: n.outputs[0]!, frees: [] });
+        if (compiled.kind === 'conv') convs.set(compiled.conv.name, compiled.conv);
+        const inputs = runtimeInputs(n, ctx);
+        const gate = (n.opType === 'Mul' || n.opType === 'Div') && inputs.length > 1;
+        if (!obstacle && (gate || !DEEPLIFT_TRANSPARENT.has(n.opType))) obstacle = `node ${n.name} (${n.opType}${gate ? ' of two computed tensors' : ''})`;
+        this.producedAt.set(n.outputs[0]!, this.steps.length);
+        this.steps.push({ node: n.name, opType: n.opType, compiled, inputs, output: n.outputs[0]!, frees: [] });
       }
       if (!produced.has(this.outputName)) throw unsupported(graph.file, `no node produces the output ${this.outputName}`);
     } catch (err) {
       this.dispose();
       throw err;
     }
+    this.producedAt.set(this.inputName, -1);
     this.convs = convs;
+    if (obstacle) this.deepLiftObstacle = obstacle;
     // each tensor is released at the step that reads it last (never the output)
-    const lastUse = new Map<string, number>();
-    this.steps.forEach((s, i) => s.inputs.forEach((t) => lastUse.set(t, i)));
-    for (const [t, i] of lastUse) if (t !== this.outputName) this.steps[i]!.frees.push(t);
-    this.hookPoints = findHookPoints(graph);
-    this.layers = findLayers(graph);
-    for (const l of this.layers) this.layersByTensor.set(l.tensor, [...(this.layersByTensor.get(l.tensor) ?? []), l.name]);
+    this.steps.forEach((s, i) => s.inputs.forEach((t) => this.lastUse.set(t, i)));
+    for (const [t, i] of this.lastUse) if (t !== this.outputName) this.steps[i]!.frees.push(t);
+    this.hookPointNodes = findHookPoints(graph);
+    const byNode = new Map([...convs.values()].map((c) => [c.node, c.name]));
+    this.hookPoints = this.hookPointNodes.map((h) => byNode.get(h.node)!);
+    this.modules = findLayers(graph);
+    for (const l of this.modules) this.layersByTensor.set(l.tensor, [...(this.layersByTensor.get(l.tensor) ?? []), l.name]);
+    try {
+      const probe = this.probe();
+      this.kind = probe.kind;
+      this.numClasses = probe.numClasses;
+      this.layerNames = probe.layers;
+    } catch (err) {
+      this.dispose();
+      throw err;
+    }
   }
 
-  /** 'input', then every module path of the graph in forward order. */
-  layerNames(): readonly string[] {
-    return this.layers.map((l) => l.name);
+  /** One pass at the declared size: which modules are spatial, and what the output is. */
+  private probe(): { kind: ModelKind; numClasses: number; layers: string[] } {
+    const [c, h, w] = this.inputDims.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 3 : 224));
+    const spatial = new Set<string>(['input']);
+    let shape: number[] = [];
+    tf.tidy(() => {
+      const out = this.forward(tf.zeros([1, h!, w!, c!]) as Tensor4D, {
+        layer: (name, y) => {
+          if (y.rank === 4 && (y.shape[1]! > 1 || y.shape[2]! > 1 || h! * w! <= 32 * 32)) spatial.add(name);
+          return y;
+        },
+      });
+      shape = out.shape;
+    });
+    let kind: ModelKind;
+    let numClasses: number;
+    if (shape.length === 2) [kind, numClasses] = ['classifier', shape[1]!];
+    else if (shape.length === 4) [kind, numClasses] = ['segmentation', shape[3]!];
+    else throw unsupported(this.file, `the output ${this.outputName} has shape (${shape.join(', ')}); sds explains classifiers (N, K) and segmentation models (N, K, H, W)`);
+    return { kind, numClasses, layers: this.modules.map((l) => l.name).filter((l) => spatial.has(l)) };
   }
 
-  /** The ONNX tensor holding a layer's output. */
+  /** The ONNX tensor holding a module's output (any module, spatial or not). */
   layerTensor(name: string): string {
-    const l = this.layers.find((x) => x.name === name);
-    if (!l) throw new SdsError('BAD_ARGUMENT', `unknown layer "${name}" for ${this.file}`, { suggestion: `layers are module paths such as ${this.layers.slice(1, 4).map((x) => x.name).join(', ')}` });
+    const l = this.modules.find((x) => x.name === name);
+    if (!l) throw new SdsError('BAD_ARGUMENT', `unknown layer "${name}" for ${this.file}`, { suggestion: `layers are module paths such as ${this.layerNames.slice(1, 4).join(', ')}` });
     return l.tensor;
   }
 
+  private assertLayer(layer: string): void {
+    if (!this.layerNames.includes(layer)) {
+      throw new SdsError('BAD_ARGUMENT', `unknown layer "${layer}" for ${this.file}`, { suggestion: `use one of: ${this.layerNames.join(', ')}` });
+    }
+  }
+
+  /** Classifier: logits (N,K). Segmentation: logits (N,H,W,K). */
+  forward(x: Tensor4D | NchwBatch, hooks: ForwardHooks = {}): Tensor {
+    const input = x instanceof tf.Tensor ? x : undefined;
+    if (input) return this.execute(new Map([[this.inputName, input]]), 0, hooks);
+    return tf.tidy(() => this.execute(new Map([[this.inputName, this.toNhwc(x as NchwBatch)]]), 0, hooks));
+  }
+
+  forwardTo(layer: string, x: Tensor4D, hooks: ForwardHooks = {}): Tensor4D {
+    this.assertLayer(layer);
+    return this.execute(new Map([[this.inputName, x]]), 0, hooks, this.layerTensor(layer)) as Tensor4D;
+  }
+
+  prepareFrom(layer: string, x: Tensor4D, hooks: ForwardHooks = {}): LayerStart {
+    this.assertLayer(layer);
+    const tensor = this.layerTensor(layer);
+    const at = this.producedAt.get(tensor)!;
+    // what the steps after the layer read besides it: made below it, so fixed by x (U-Net skips)
+    const live = [...this.producedAt].filter(([t, i]) => i <= at && t !== tensor && (this.lastUse.get(t) ?? -1) > at).map(([t]) => t);
+    const kept = new Map<string, Tensor>();
+    let value: Tensor4D | undefined;
+    try {
+      this.execute(new Map([[this.inputName, x]]), 0, hooks, tensor, (name, t) => {
+        if (name === tensor) value = tf.keep(tf.clone(t)) as Tensor4D;
+        else if (live.includes(name)) kept.set(name, tf.keep(tf.clone(t)));
+      }).dispose();
+    } catch (err) {
+      value?.dispose();
+      for (const t of kept.values()) t.dispose();
+      throw err;
+    }
+    const tiled = new Map<number, Map<string, Tensor>>([[x.shape[0], kept]]);
+    const forBatch = (n: number) => {
+      let m = tiled.get(n);
+      if (!m) {
+        const k = n / x.shape[0];
+        m = new Map([...kept].map(([name, t]) => [name, tf.keep(tf.tile(t, [k, ...Array(t.rank - 1).fill(1)]))]));
+        tiled.set(n, m);
+      }
+      return m;
+    };
+    return {
+      value: value!,
+      run: (v, h = {}) => this.execute(new Map([...forBatch(v.shape[0]), [tensor, v]]), at + 1, h),
+      dispose: () => {
+        value!.dispose();
+        for (const m of tiled.values()) for (const t of m.values()) t.dispose();
+      },
+    };
+  }
+
   /**
-   * Logits for an NHWC batch (or an NCHW host batch). With `until`, stops once that layer is
-   * produced and returns it instead (NHWC for rank 4). Only the returned tensor survives, and it is
-   * always a new tensor (a clone where the layer is the input itself).
+   * Runs steps `from`.. with `initial` values (the caller's: never released here) and returns the
+   * output, or the tensor `until` as soon as it is made (always a new tensor the caller owns).
+   * `see` is shown every value as it is made (after the layer hooks).
    */
-  forward(x: Tensor4D | NchwBatch, hooks: OnnxHooks = {}, until?: string): Tensor {
-    const stopAt = until === undefined ? undefined : this.layerTensor(until);
+  private execute(initial: Map<string, Tensor>, from: number, hooks: ForwardHooks, until?: string, see?: (tensor: string, t: Tensor) => void): Tensor {
     return tf.tidy(() => {
-      // tensor ids grow: what existed before this pass (the input, a hook's replacement value)
-      // belongs to the caller and is never released here
+      // tensor ids grow: what existed before this pass (the inputs, kept values, a hook's own
+      // replacement value) belongs to the caller and is never released here
       const mark = tf.scalar(0);
       const firstId = mark.id;
       mark.dispose();
-      const input = x instanceof tf.Tensor ? x : this.toNhwc(x);
-      const values = new Map<string, Tensor>();
+      const values = new Map(initial);
       const release = (name: string) => {
         const t = values.get(name);
         values.delete(name);
         if (t && t.id > firstId && ![...values.values()].includes(t)) t.dispose();
       };
       const named = (tensor: string, y: Tensor) => {
-        for (const name of this.layersByTensor.get(tensor) ?? []) if (hooks.layer) y = hooks.layer(name, y);
+        if (hooks.layer && y.rank === 4) for (const name of this.layersByTensor.get(tensor) ?? []) y = hooks.layer(name, y as Tensor4D);
+        see?.(tensor, y);
         return y;
       };
-      // the caller owns what is returned: never its own input or a hook's value
+      // the caller owns what is returned: never one of its own tensors
       const owned = (t: Tensor) => (t.id > firstId ? t : tf.clone(t));
-      values.set(this.inputName, named(this.inputName, input));
-      if (stopAt === this.inputName) return owned(values.get(this.inputName)!);
-      for (const s of this.steps) {
-        const xs = s.inputs.map((i) => values.get(i)!);
-        values.set(s.output, named(s.output, this.runStep(s, xs, hooks)));
-        if (s.output === stopAt) return owned(values.get(s.output)!);
+      if (from === 0) {
+        values.set(this.inputName, named(this.inputName, values.get(this.inputName)!));
+        if (until === this.inputName) return owned(values.get(this.inputName)!);
+      }
+      for (let i = from; i < this.steps.length; i++) {
+        const s = this.steps[i]!;
+        const xs = s.inputs.map((name) => {
+          const v = values.get(name);
+          if (!v) throw new Error(`${this.file}: ${name} is not computed before step ${s.node}`);
+          return v;
+        });
+        const y = named(s.output, this.runStep(s, xs, hooks));
+        values.set(s.output, y);
+        if (s.output === until) return owned(y);
         for (const t of s.frees) release(t);
       }
       return owned(values.get(this.outputName)!);
     });
   }
 
-  private runStep(s: Step, xs: Tensor[], hooks: OnnxHooks): Tensor {
+  private runStep(s: Step, xs: Tensor[], hooks: ForwardHooks): Tensor {
     const c = s.compiled;
     switch (c.kind) {
       case 'conv': {
@@ -171,7 +293,7 @@ export class OnnxModel {
         return hooks.relu ? hooks.relu(s.node, xs[0]!) : reluOp(xs[0] as Tensor4D);
       case 'maxPool': {
         const x = xs[0] as Tensor4D;
-        return hooks.maxPool ? hooks.maxPool(c.pool, x, c.pool.apply) : c.pool.apply(x);
+        return hooks.maxPool ? hooks.maxPool(s.node, x, c.pool.apply, c.pool.geometry) : c.pool.apply(x);
       }
       case 'op':
         return c.run(xs);
@@ -186,20 +308,19 @@ export class OnnxModel {
     return tf.tensor4d(nchwToNhwc(b.data, n, c, h, w), [n, h, w, c]);
   }
 
-  /** Host convenience: logits and the named layers' outputs of an NCHW batch, in PyTorch layout. */
+  /** Host convenience: logits and the named modules' outputs of an NCHW batch, in PyTorch layout. */
   run(x: NchwBatch, capture: readonly string[] = []): OnnxRunResult {
-    for (const l of capture) this.layerTensor(l); // unknown names fail before any work
+    const tensors = new Map(capture.map((l) => [this.layerTensor(l), l])); // unknown names fail before any work
     const kept = new Map<string, Tensor>();
     let logits: Tensor | undefined;
     try {
-      logits = this.forward(x, {
-        layer: (name, y) => {
-          if (capture.includes(name) && !kept.has(name)) kept.set(name, tf.keep(tf.clone(y)));
-          return y;
-        },
-      });
+      logits = tf.tidy(() =>
+        this.execute(new Map([[this.inputName, this.toNhwc(x)]]), 0, {}, undefined, (tensor, t) => {
+          if (tensors.has(tensor) && !kept.has(tensor)) kept.set(tensor, tf.keep(tf.clone(t)));
+        }),
+      );
       const layers = new Map<string, { data: Float32Array; shape: number[] }>();
-      for (const name of capture) layers.set(name, toHost(kept.get(name)!));
+      for (const name of capture) layers.set(name, toHost(kept.get(this.layerTensor(name))!));
       return { logits: toHost(logits), layers };
     } finally {
       logits?.dispose();
@@ -208,7 +329,10 @@ export class OnnxModel {
   }
 
   dispose(): void {
-    for (const t of this.owned) t.dispose();
+    for (const t of this.owned) {
+      if (t.rank === 4) forgetRotations(t as Tensor4D);
+      t.dispose();
+    }
     this.owned.length = 0;
   }
 }

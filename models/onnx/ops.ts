@@ -7,9 +7,10 @@
  * HardSigmoid, Mul, Add, Sub, Div, Concat, Gemm, Flatten, GlobalAveragePool, MaxPool,
  * AveragePool, Pad, Constant, Identity.
  */
-import { maxPool2d, relu } from '../layers.js';
+import { cacheRotations, conv2dInputGradient, prepareInputGradient } from '../conv-gradients.js';
+import { addSame, concatChannels, maxPool2d, relu } from '../layers.js';
 import { oihwToHwio } from '../params.js';
-import { tf, type Tensor, type Tensor4D } from '../tf.js';
+import { customUnary, tf, type Tensor, type Tensor4D } from '../tf.js';
 import { depthwiseConstant, rotatedDepthwiseFilter } from './depthwise.js';
 import { Attrs, type ConstTensor, type OnnxGraph, type OnnxNode } from './graph.js';
 import { unsupported } from './proto.js';
@@ -18,13 +19,19 @@ import { convGeometry, modulePath, type OnnxHookPoint } from './scope.js';
 /** NHWC axis of each NCHW axis. */
 const NCHW_TO_NHWC_AXIS = [0, 3, 1, 2] as const;
 
-/** A compiled Conv: what a hook needs to re-apply or replace it. */
+/** A compiled Conv: what a hook needs to re-apply or replace it (a models/hooks.ts HookConv). */
 export interface OnnxConv extends Omit<OnnxHookPoint, 'input' | 'output'> {
+  /** The module path, or the node name where several Convs share one module. */
+  readonly name: string;
   /** HWIO for groups = 1; [kh, kw, C_in, multiplier] for depthwise; HWIO per group otherwise. */
   readonly filters: readonly Tensor4D[];
   readonly biasTensor?: tf.Tensor1D;
   /** The convolution with the node's own weights, stride, pads, dilation and groups. */
   apply(x: Tensor4D): Tensor4D;
+  /** Output size along one axis (0 = height, 1 = width), as PyTorch computes it. */
+  outSize(size: number, axis?: 0 | 1): number;
+  /** Makes the cached input-gradient filters now (before a gradient pass, see conv-gradients). */
+  prepareBackward(): void;
 }
 
 /** A compiled max-pool: square windows and symmetric pads expose their geometry (SPEC's max-pool rule). */
@@ -127,23 +134,29 @@ function compileConv(n: OnnxNode, ctx: CompileContext): OnnxConv {
   const dil: [number, number] = dilation;
   // depthwise: an op of our own (the WASM engine has no depthwise input-gradient kernel)
   const dw = depthwise ? depthwiseConstant(filters[0]!, ctx.own(rotatedDepthwiseFilter(filters[0]!)), stride, sym ?? 0, dil) : undefined;
-  const one = (x: Tensor4D, f: Tensor4D): Tensor4D => {
+  // plain convs: the project's memory-lean op and input-gradient kernels (models/conv-gradients)
+  const square = stride[0] === stride[1];
+  const lean = filters.map((f) => (square ? leanConv(f, stride[0], sym ?? 0, dil, ctx) : undefined));
+  const one = (x: Tensor4D, gi: number): Tensor4D => {
     const xin = sym === undefined ? padNhwc(x, pads) : x;
-    const pad = sym ?? 0;
-    return dw ? dw(xin) : tf.conv2d(xin, f, stride, pad, 'NHWC', dil);
+    if (dw) return dw(xin);
+    return lean[gi] ? lean[gi]!(xin) : tf.conv2d(xin, filters[gi]!, stride, sym ?? 0, 'NHWC', dil);
   };
   const apply = (x: Tensor4D): Tensor4D =>
     tf.tidy(() => {
       let y: Tensor4D;
-      if (groups === 1 || depthwise) y = one(x, filters[0]!);
+      if (groups === 1 || depthwise) y = one(x, 0);
       else {
         const xs = tf.split(x, groups, 3) as Tensor4D[];
-        y = tf.concat(xs.map((xi, gi) => one(xi, filters[gi]!)), 3);
+        y = tf.concat(xs.map((xi, gi) => one(xi, gi)), 3);
       }
       return biasTensor ? tf.add(y, biasTensor) : y;
     });
+  const module = modulePath(n.name);
+  const shared = !module || ctx.graph.nodes.some((o) => o !== n && o.opType === 'Conv' && modulePath(o.name) === module);
   return {
-    module: modulePath(n.name) || n.name,
+    name: shared ? n.name : module,
+    module: module || n.name,
     node: n.name,
     weight: n.inputs[1]!,
     ...(n.inputs[2] ? { bias: n.inputs[2] } : {}),
@@ -151,7 +164,40 @@ function compileConv(n: OnnxNode, ctx: CompileContext): OnnxConv {
     filters,
     ...(biasTensor ? { biasTensor } : {}),
     apply,
+    outSize: (size, axis = 0) => Math.floor((size + pads[axis]! + pads[axis + 2]! - dil[axis]! * (kernel[axis]! - 1) - 1) / stride[axis]!) + 1,
+    prepareBackward: () => {
+      if (dil[0] === 1 && dil[1] === 1 && square) for (const f of filters) if (!dw) prepareInputGradient(f, stride[0], sym ?? 0);
+    },
   };
+}
+
+/**
+ * A constant-weight convolution whose backward pass keeps nothing of the forward one but the input
+ * shape (as models/layers.ts Conv2d): the project's input-gradient kernels for dilation 1, and for
+ * dilated convs (stride 1 then: tfjs allows no stride with dilation) the transposed convolution
+ * written as a dilated convolution of the padded output gradient with the rotated filter.
+ */
+function leanConv(filter: Tensor4D, stride: number, pad: number, dil: [number, number], ctx: CompileContext): ((x: Tensor4D) => Tensor4D) | undefined {
+  const [kh, kw] = filter.shape;
+  const dilated = dil[0] > 1 || dil[1] > 1;
+  if (!dilated) {
+    cacheRotations(filter);
+    return customUnary<Tensor4D>((x) => {
+      const shape = x.shape;
+      return { value: tf.conv2d(x, filter, stride, pad), gradFunc: (dy) => conv2dInputGradient(dy, filter, shape, stride, pad) };
+    });
+  }
+  // full padding of the transposed conv: dil*(k-1) - pad on each side; a larger pad crops instead
+  const ph = dil[0] * (kh - 1) - pad;
+  const pw = dil[1] * (kw - 1) - pad;
+  if (stride !== 1 || ph < 0 || pw < 0) return undefined;
+  const rotated = ctx.own(tf.tidy(() => tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as Tensor4D));
+  return customUnary<Tensor4D>((x) => ({
+    value: tf.conv2d(x, filter, 1, pad, 'NHWC', dil),
+    gradFunc: (dy) => {
+      return tf.conv2d(tf.pad(dy, [[0, 0], [ph, ph], [pw, pw], [0, 0]]), rotated, 1, 0, 'NHWC', dil);
+    },
+  }));
 }
 
 function compileBatchNorm(n: OnnxNode, ctx: CompileContext): (x: Tensor) => Tensor {
@@ -171,9 +217,11 @@ function compileBatchNorm(n: OnnxNode, ctx: CompileContext): (x: Tensor) => Tens
   }
   const st = ctx.own(tf.tensor1d(scale));
   const sh = ctx.own(tf.tensor1d(shift));
+  // the backward pass only scales: nothing of the forward pass is kept for it (as BatchNorm2d)
+  const lean = customUnary<Tensor>((v) => ({ value: tf.add(tf.mul(v, st), sh), gradFunc: (dy) => tf.mul(dy, st) }));
   return (x) => {
     if (x.rank !== 4 && x.rank !== 2) fail(ctx, n, `input of rank ${x.rank} is not supported`);
-    return tf.tidy(() => tf.add(tf.mul(x, st), sh));
+    return lean(x);
   };
 }
 
@@ -290,7 +338,9 @@ function compileConcat(n: OnnxNode, ctx: CompileContext): { run(xs: Tensor[]): T
       const r = all[0]!.rank;
       const axis = axis0 < 0 ? axis0 + r : axis0;
       const tfAxis = r === 4 ? NCHW_TO_NHWC_AXIS[axis]! : axis;
-      return all.length === 1 ? tf.clone(all[0]!) : tf.concat(all, tfAxis);
+      if (all.length === 1) return tf.clone(all[0]!);
+      // channel concatenation (DenseNet): the backward pass is a split of dy, nothing kept
+      return r === 4 && tfAxis === 3 && owned.every((c) => !c) ? concatChannels(all as Tensor4D[]) : tf.concat(all, tfAxis);
     },
   };
 }
@@ -309,6 +359,8 @@ function compileBinary(n: OnnxNode, ctx: CompileContext): (xs: Tensor[]) => Tens
     if (!c) {
       const [a, b] = xs as [Tensor, Tensor];
       if (a.rank !== b.rank && (a.rank === 4 || b.rank === 4)) fail(ctx, n, `broadcasting rank ${a.rank} against rank ${b.rank} is not supported`);
+      // residual additions: keep nothing for the backward pass
+      if (n.opType === 'Add' && a.rank === 4 && b.rank === 4) return addSame(a as Tensor4D, b as Tensor4D);
       return f(a, b);
     }
     const x = xs[0]!;

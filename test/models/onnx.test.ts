@@ -56,7 +56,7 @@ describe.skipIf(!hasOnnxFixtures)('ONNX executor reproduces the PyTorch referenc
         const ref = c.get('logits/original')!;
         const layers = Object.keys(sc.layers);
         for (const l of layers) expect(model.layerTensor(l), l).toBe(sc.layers[l]!.onnx_tensor);
-        expect(model.layerNames()).toEqual(expect.arrayContaining(layers));
+        expect(model.layerNames).toEqual(expect.arrayContaining(layers));
         const before = tf.memory().numTensors;
         const out = model.run({ data: input.data as Float32Array, shape: input.shape as [number, number, number, number] }, layers);
         expect(tf.memory().numTensors).toBe(before);
@@ -67,8 +67,8 @@ describe.skipIf(!hasOnnxFixtures)('ONNX executor reproduces the PyTorch referenc
         expect(err).toBeLessThanOrEqual(1e-4);
         // the case files hold no activations: shapes from the sidecar (= README's table)
         for (const l of layers) expect(out.layers.get(l)!.shape, l).toEqual(sc.layers[l]!.shape);
-        expect(model.hookPoints.map((h) => h.module)).toEqual(sc.hook_points.map((h) => h.module));
-        model.hookPoints.forEach((h, i) => {
+        expect(model.hookPoints).toEqual(sc.hook_points.map((h) => h.module));
+        model.hookPointNodes.forEach((h, i) => {
           const s = sc.hook_points[i]!;
           expect([h.node, h.output, h.weight, h.inChannels, h.outChannels, h.groups]).toEqual([s.onnx_node, s.onnx_output, s.weight, s.in_channels, s.out_channels, s.groups]);
           expect([h.kernel, h.stride, h.dilation, h.pads.slice(0, 2)]).toEqual([s.kernel, s.stride, s.dilation, s.padding]);
@@ -98,8 +98,8 @@ describe.skipIf(!hasOnnxFixtures)('ONNX executor reproduces the PyTorch referenc
         expect(layers.length).toBeGreaterThan(0);
         for (const layer of layers) {
           const ours = tf.tidy(() => {
-            const a = model.forward(x, {}, layer);
-            const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(model.forward(x, { layer: (l, y) => (l === layer ? v : y) }), onehot)))(a);
+            const a = model.forwardTo(layer, x);
+            const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(model.forward(x, { layer: (l, y) => (l === layer ? (v as tf.Tensor4D) : y) }), onehot)))(a);
             const [gn, gh, gw, gc] = g.shape as [number, number, number, number];
             return nhwcToNchw(g.dataSync() as Float32Array, gn, gh, gw, gc);
           });
@@ -167,7 +167,7 @@ describe('ONNX import errors (no fixtures needed)', () => {
     const before = tf.memory().numTensors;
     const model = new OnnxModel(parseOnnx(tinyModel('Sigmoid'), 'tiny.onnx'));
     try {
-      expect(model.layerNames()).toEqual(['input', 'body', 'head']);
+      expect(model.layerNames).toEqual(['input', 'body', 'head']);
       const data = Float32Array.from({ length: 48 }, (_, i) => i / 8 - 3);
       const out = model.run({ data, shape: [1, 3, 4, 4] }, ['body']);
       expect(out.logits.shape).toEqual([1, 3, 4, 4]);
