@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { ANALYSIS_DEFAULTS as D, analysisSpecSchema, layerListSchema, MAP_METHODS, mapMethodListSchema, parseContract, patchSchema, overlapSchema, slideAnalysisSchema, variantListSchema, type SlideAnalysisOptions } from '../contracts/index.js';
-import { modelSpecFromArgs } from '../models/index.js';
+import { describeModel, modelSpecFromArgs } from '../models/index.js';
 import { opt } from './args.js';
 import { MODEL_OPTIONS } from './common-options.js';
 import { splitList } from './list.js';
@@ -17,7 +17,7 @@ const commaList = <S extends z.ZodType<unknown, string[]>>(value: string, help: 
 export const ANALYSIS_OPTIONS = {
   ...MODEL_OPTIONS,
   surrogate: opt.string('FILE', 'surrogate paths, for --variants surrogate').optional(),
-  layers: commaList('L,...', `layers (default ${D.layers.join(',')})`, layerListSchema),
+  layers: commaList('L,...', `layers (default ${D.layers.join(',')}, or the model's own: sds layers <weights>)`, layerListSchema),
   methods: commaList('M,...', `${MAP_METHODS.join(', ')} (default ${D.methods.join(',')})`, mapMethodListSchema),
   variants: commaList('V,...', `default ${D.variants.join(',')}`, variantListSchema),
   target: opt.int('T', 'class explained in every patch (default: each patch its own prediction)').pipe(spec.target.unwrap()).optional(),
@@ -32,8 +32,19 @@ export const ANALYSIS_OPTIONS = {
 const flags = z.object(ANALYSIS_OPTIONS);
 type AnalysisFlags = z.output<typeof flags>;
 
-/** The flags as the queue's slide analysis (defaults filled by the contract). */
-export function slideAnalysisFromFlags(o: AnalysisFlags & { out: string }): SlideAnalysisOptions {
+/**
+ * The flags as the queue's slide analysis (defaults filled by the contract), with what the model
+ * itself recommends where a flag is absent: its default layers (an imported graph has no `1_1`),
+ * and a WSInfer model's patch size and resolution. The engine must be initialised.
+ */
+export async function slideAnalysisFromFlags(o: AnalysisFlags & { out: string }): Promise<SlideAnalysisOptions> {
   const { weights, arch, 'no-outputs': noOutputs, ...rest } = o;
-  return parseContract(slideAnalysisSchema, { ...rest, model: modelSpecFromArgs(weights, arch), outputs: !noOutputs }, 'analysis');
+  const model = modelSpecFromArgs(weights, arch);
+  const d = await describeModel(model);
+  const fromModel = {
+    ...(o.layers ? {} : { layers: d.defaultLayers }),
+    ...(o.patch === undefined && d.recommended ? { patch: d.recommended.patch } : {}),
+    ...(o.mpp === undefined && o.level === undefined && d.recommended?.mpp ? { mpp: d.recommended.mpp } : {}),
+  };
+  return parseContract(slideAnalysisSchema, { ...rest, ...fromModel, model, outputs: !noOutputs }, 'analysis');
 }

@@ -3,7 +3,7 @@ import { NORMALIZATIONS } from '../models/index.js';
 import { opt } from './args.js';
 
 export const MODEL_OPTIONS = {
-  weights: opt.required('FILE', 'model weights: .safetensors or torch.save()d state_dict (.pt/.pth)'),
+  weights: opt.required('FILE', 'model: .onnx (any CNN), .safetensors, torch.save()d state_dict or TorchScript archive (.pt/.pth), or a WSInfer model folder'),
   arch: opt.string('A', 'resnet18|34|50, monai-resnet18, unet-resnet18|34|50 (default: inferred from the keys)').optional(),
 };
 

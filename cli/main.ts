@@ -11,6 +11,7 @@ import { demoCommand } from './commands/demo.js';
 import { startCommand } from './commands/start.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { infoCommand } from './commands/info.js';
+import { layersCommand } from './commands/layers.js';
 import { regionCommand } from './commands/region.js';
 import { sampleCommand } from './commands/sample.js';
 import { regionsCommand } from './commands/regions.js';
@@ -22,7 +23,7 @@ import { trainDemoCommand } from './commands/train-demo.js';
 import { evaluateDemoCommand } from './commands/evaluate-demo.js';
 import type { z } from 'zod';
 
-const COMMANDS: CommandSpec<z.ZodType>[] = [startCommand, predictCommand, attributeCommand, insdelCommand, trainSurrogateCommand, trainDemoCommand, evaluateDemoCommand, evaluateCommand, analyzeCommand, batchCommand, workerCommand, statusCommand, infoCommand, regionCommand, regionsCommand, sampleCommand, serveCommand, demoCommand, benchCommand] as CommandSpec<z.ZodType>[];
+const COMMANDS: CommandSpec<z.ZodType>[] = [startCommand, predictCommand, attributeCommand, insdelCommand, trainSurrogateCommand, trainDemoCommand, evaluateDemoCommand, evaluateCommand, analyzeCommand, batchCommand, workerCommand, statusCommand, infoCommand, layersCommand, regionCommand, regionsCommand, sampleCommand, serveCommand, demoCommand, benchCommand] as CommandSpec<z.ZodType>[];
 
 function mainHelp(): string {
   const rows = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n');

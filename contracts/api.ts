@@ -89,6 +89,10 @@ export interface ModelInfo {
   classes: number;
   surrogate: boolean;
   layers: string[];
+  /** the layers the analysis form preselects (the model's own defaults; module paths for ONNX models) */
+  defaultLayers: string[];
+  /** patch side the model's configuration asks for (WSInfer), else absent */
+  patch?: number;
 }
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed';

@@ -86,6 +86,21 @@ export interface MemoryQuestion {
   patch: number;
 }
 
+/**
+ * An imported graph's calibration from what one forward pass allocates (`bytes`, all its
+ * intermediates, for one `probe` x `probe` image): the native ResNet18 allocates 1510 MiB per
+ * input Mpx in that pass (measured with the same tf.profile sum) against its calibrated 410 MiB per
+ * Mpx, a factor of 0.27 (the pass's short-lived temporaries count there, the attribution's
+ * peak holds a share of them); the base is resnet18's.
+ */
+export function graphCalibration(bytes: number, probe: number): Calibration {
+  const mibPerMpx = bytes / 2 ** 20 / ((probe * probe) / 2 ** 20);
+  return { baseMiB: CALIBRATION.resnet18.baseMiB, miBPerMpx: Math.ceil(GRAPH_FACTOR * mibPerMpx) };
+}
+
+/** Heap per Mpx of a task over forward-pass allocation per Mpx, measured on resnet18 (see graphCalibration). */
+const GRAPH_FACTOR = 410 / 1510;
+
 /** Estimated peak heap (MiB) of the heaviest of the job's tasks (one method x variant each) with `images` patches. */
 export function engineMiB(q: MemoryQuestion, images: number): number {
   // an architecture not measured here is taken as the heaviest one that was

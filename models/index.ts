@@ -17,4 +17,5 @@ export { randomModel, torchvisionInit, pytorchConvInit, seededRandom, seededNorm
 export type { PoolGeometry } from './hooks.js';
 export { randomizationSteps, randomizeStateDict, type RandomizationStep } from './randomize.js';
 export { KeptTensors, withKept, releaseAbortedTape, type Disposable } from './kept.js';
-export { ENGINE_BUDGET_MIB, engineMiB, fittingBatch, largestPatch, type MemoryQuestion } from './engine-memory.js';
+export { ENGINE_BUDGET_MIB, engineMiB, fittingBatch, largestPatch, graphCalibration, type MemoryQuestion, type Calibration } from './engine-memory.js';
+export { openModelFile, isOnnxFile, type OpenedModel } from './model-file.js';

@@ -7,11 +7,13 @@
 import { stat } from 'node:fs/promises';
 import { SdsError } from '../core/errors.js';
 import type { ModelSpec } from '../contracts/index.js';
-import { buildModel, isArch } from './arch.js';
+import { isArch } from './arch.js';
+import { openModelFile } from './model-file.js';
+import { ANALYSIS_DEFAULTS } from '../contracts/index.js';
+import { graphCalibration, type Calibration } from './engine-memory.js';
 import { ARCHS, type ModelArch, type Model, type ModelKind, type Normalization } from './model.js';
 import { randomModel } from './random-init.js';
 import { tf, type Tensor4D } from './tf.js';
-import { loadWeights } from './weights/load.js';
 
 export type { ModelSpec } from '../contracts/index.js';
 
@@ -33,9 +35,7 @@ async function open(spec: ModelSpec): Promise<{ model: Model; metadata: Record<s
     if (!isArch(spec.arch)) throw new SdsError('UNKNOWN_ARCHITECTURE', `random model of unknown architecture "${spec.arch}"`);
     return { model: randomModel(spec.arch, spec.classes, spec.seed), metadata: {} };
   }
-  const w = await loadWeights(spec.weights);
-  // an explicit arch wins over the one the weights' metadata records (sds_arch)
-  return { model: buildModel(w.tensors, w.source, spec.arch ?? w.metadata.sds_arch), metadata: w.metadata };
+  return openModelFile(spec.weights, spec.arch ? { arch: spec.arch } : {});
 }
 
 /** The ready model (the engine must be initialised); the caller disposes it. */
@@ -58,6 +58,14 @@ export interface ModelDescription {
   classNames?: string[];
   /** which weights, which version: changes when the file changes */
   identity: string;
+  /** the layers analysed when none are named: ANALYSIS_DEFAULTS' where the model has them, else the last of scale 4 and of scale 8 */
+  defaultLayers: string[];
+  /** set when DeepLift cannot run on the model: the first node that is not a ReLU */
+  deepLiftObstacle?: string;
+  /** what the model's own configuration asks for (WSInfer config.json): patch side and microns per pixel */
+  recommended?: { patch: number; mpp?: number };
+  /** engine memory of an imported graph, from its measured activations (models/engine-memory.ts) */
+  memory?: Calibration;
 }
 
 /** Side of the input used to measure layer scales (a multiple of 32, as every architecture needs). */
@@ -91,14 +99,17 @@ async function measure(spec: ModelSpec, identity: string): Promise<ModelDescript
   try {
     const scales = new Map<string, number>();
     if (model.layerNames.includes('input')) scales.set('input', 1);
-    tf.tidy(() => {
-      model.forward(tf.zeros([1, PROBE, PROBE, 3]) as Tensor4D, {
-        layer: (name, y) => {
-          scales.set(name, PROBE / y.shape[1]);
-          return y;
-        },
-      });
-    });
+    const profile = await tf.profile(() =>
+      tf.tidy(() => {
+        model.forward(tf.zeros([1, PROBE, PROBE, 3]) as Tensor4D, {
+          layer: (name, y) => {
+            scales.set(name, PROBE / y.shape[1]);
+            return y;
+          },
+        });
+      }),
+    );
+    const layers = [...model.layerNames];
     const names = metadata.classes?.split(',').map((c) => c.trim().replace(/[^A-Za-z0-9._-]+/g, '_'));
     const usable = names && names.length === model.numClasses && names.every((n) => n && n !== '.' && n !== '..') && new Set(names).size === names.length;
     return {
@@ -106,13 +117,41 @@ async function measure(spec: ModelSpec, identity: string): Promise<ModelDescript
       kind: model.kind,
       numClasses: model.numClasses,
       normalization: model.normalization,
-      layers: [...model.layerNames],
+      layers,
       hookPoints: [...model.hookPoints],
       scales,
       classNames: usable ? names : undefined,
       identity,
+      defaultLayers: defaultLayers(layers, scales),
+      ...(model.deepLiftObstacle ? { deepLiftObstacle: model.deepLiftObstacle } : {}),
+      ...(model.arch === 'onnx' ? { memory: graphCalibration(profile.kernels.reduce((a, k) => a + Math.max(0, k.bytesAdded), 0), PROBE) } : {}),
     };
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * ANALYSIS_DEFAULTS' layers where the model has them (the native ResNets: 1_1, 2_1); otherwise
+ * their equivalent, the ends of the stages at scale 4 and 8: of the layers at that scale, the last
+ * of the outermost modules (`layer1`, `features.2`, `features.denseblock2`, not the expansion conv
+ * of the next stage that still runs at that scale).
+ */
+function defaultLayers(layers: string[], scales: ReadonlyMap<string, number>): string[] {
+  if (ANALYSIS_DEFAULTS.layers.every((l) => layers.includes(l))) return [...ANALYSIS_DEFAULTS.layers];
+  const depth = (l: string) => l.split('.').length;
+  const endOf = (candidates: string[]) => {
+    const outer = Math.min(...candidates.map(depth));
+    return candidates.filter((l) => depth(l) === outer).at(-1);
+  };
+  const chosen: string[] = [];
+  for (const s of [4, 8]) {
+    const end = endOf(layers.filter((l) => l !== 'input' && scales.get(l) === s));
+    if (end) chosen.push(end);
+  }
+  if (chosen.length) return chosen;
+  // no stage at scale 4 or 8: the end of the finest stage above the input
+  const above = layers.filter((l) => l !== 'input');
+  const finest = Math.min(...above.map((l) => scales.get(l)!));
+  return [endOf(above.filter((l) => scales.get(l) === finest)) ?? 'input'];
 }

@@ -191,7 +191,7 @@ export class AnalysisSession {
           wp.attribute(
             { variant, method, data, shape: [n, 3, P, P], layers: spec.layers, targets: spec.target === undefined ? undefined : [spec.target], steps: spec.steps, mapsOnly: true },
             // no more patches per task than one engine is estimated to hold (the pool splits as well if that was optimistic)
-            { maxImages: fittingBatch({ arch: plan.arch, layers: spec.layers, methods: [method], variants: [variant], patch: P }, n) },
+            { maxImages: fittingBatch({ arch: plan.arch, ...(plan.memory ? { calibration: plan.memory } : {}), layers: spec.layers, methods: [method], variants: [variant], patch: P }, n) },
           ).then((res) => {
             for (const r of res.layers) maps.set(overlayKey({ variant, method, layer: r.layer }), r.map);
           }),

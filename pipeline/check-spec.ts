@@ -15,9 +15,12 @@ export function checkSpec(model: ModelDescription, spec: Pick<AnalysisSpec, 'lay
     if (dup) throw bad(field, `"${dup}" is given twice`);
   }
   for (const l of spec.layers) {
-    if (!model.layers.includes(l)) throw bad('layers', `${model.arch} has no layer "${l}"`, `use one of: ${model.layers.join(', ')}`);
+    if (!model.layers.includes(l)) throw bad('layers', `${model.arch === 'onnx' ? 'the model' : model.arch} has no layer "${l}"`, `use one of: ${model.layers.join(', ')} (sds layers <weights> lists them with their shapes)`);
   }
-  if (spec.variants.includes('surrogate') && !spec.surrogate) throw bad('variants', 'the surrogate variant needs surrogate paths', 'give the surrogate weights (sds train-surrogate makes them), or leave out "surrogate"');
+  if (spec.methods.includes('deeplift') && model.deepLiftObstacle) {
+    throw bad('methods', `DeepLift (Rescale) needs a network whose only nonlinearities are ReLUs; this model has ${model.deepLiftObstacle}`, 'use grad or ig for this model');
+  }
+  if (spec.variants.includes('surrogate') && !spec.surrogate && model.hookPoints.length > 1) throw bad('variants', 'the surrogate variant needs surrogate paths', 'give the surrogate weights (sds train-surrogate makes them), or leave out "surrogate"');
   if (spec.target !== undefined && spec.target >= model.numClasses) throw bad('target', `class ${spec.target} does not exist (the model has ${model.numClasses})`, `use 0..${model.numClasses - 1}`);
   const stride = spec.patch - spec.overlap;
   if (stride <= 0) throw bad('overlap', `${spec.overlap} must be smaller than patch ${spec.patch}`);

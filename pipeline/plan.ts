@@ -6,7 +6,7 @@
  */
 import { SdsError } from '../core/errors.js';
 import { overlayKey, OUTPUT_METHOD, OUTPUT_VARIANT, type AnalysisSpec, type MapMethod, type Variant } from '../contracts/index.js';
-import { describeModel, modelIdentity, type ModelArch, type ModelKind, type Normalization } from '../models/index.js';
+import { describeModel, modelIdentity, type Calibration, type ModelArch, type ModelKind, type Normalization } from '../models/index.js';
 import { patchGrid, tissuePatches, type Patch, type Slide, type TissueMask } from '../slide/index.js';
 import { checkSpec } from './check-spec.js';
 
@@ -42,6 +42,8 @@ export interface OverlaySpec {
 
 export interface Plan {
   arch: ModelArch;
+  /** an imported graph's engine-memory calibration (ModelDescription.memory) */
+  memory?: Calibration;
   kind: ModelKind;
   numClasses: number;
   normalization: Normalization;
@@ -132,5 +134,5 @@ export async function planAnalysis(slide: Slide, mask: TissueMask, o: AnalysisSp
     patches: patches.length,
     outputs: outputs.map((x) => x.key),
   });
-  return { arch, kind, numClasses, normalization, geometry, patches, batches, overlays, outputs, stride, fingerprint };
+  return { arch, ...(model.memory ? { memory: model.memory } : {}), kind, numClasses, normalization, geometry, patches, batches, overlays, outputs, stride, fingerprint };
 }

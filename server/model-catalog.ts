@@ -1,6 +1,6 @@
 /**
  * Models the server can run: `random-resnet18` (seeded, for trying the pipeline) and every
- * .safetensors / .pt / .pth in the models folder (a `<stem>.surrogate.safetensors` beside one is its
+ * .safetensors / .pt / .pth / .onnx in the models folder (a `<stem>.surrogate.safetensors` beside one is its
  * surrogate). What a model offers (arch, classes, layers, each layer's pixels per map value) is read
  * through models/ `describeModel`, once per file version.
  */
@@ -12,7 +12,7 @@ import { assignIds, idFromRelative } from './ids.js';
 import { realOrUndefined, regularFileInside } from './safe-path.js';
 
 export const RANDOM_MODEL_ID = 'random-resnet18';
-const WEIGHT_EXTENSIONS = ['.safetensors', '.pt', '.pth'];
+const WEIGHT_EXTENSIONS = ['.safetensors', '.pt', '.pth', '.onnx'];
 
 export interface ModelEntry {
   id: string;
@@ -100,5 +100,6 @@ export class ModelCatalog {
 async function measure(entry: ModelEntry): Promise<ModelDescription> {
   await initEngine({ announce: false });
   const d = await describeModel(entry.spec);
-  return { info: { id: entry.id, name: entry.name, arch: d.arch, classes: d.numClasses, surrogate: entry.surrogatePath !== undefined, layers: [...d.layers] }, scales: d.scales };
+  const info = { id: entry.id, name: entry.name, arch: d.arch, classes: d.numClasses, surrogate: entry.surrogatePath !== undefined, layers: [...d.layers], defaultLayers: d.defaultLayers, ...(d.recommended ? { patch: d.recommended.patch } : {}) };
+  return { info, scales: d.scales };
 }

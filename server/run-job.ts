@@ -41,6 +41,8 @@ export async function validateJob(ctx: ServerContext, body: unknown): Promise<Jo
     // the engine the catalog measures with (the process's, once chosen); not tfjs's slow default
     await initEngine({ announce: false });
     description = await describeModel(model.spec);
+    // a WSInfer model is analysed at the resolution it was trained at
+    if (description.recommended?.mpp !== undefined) spec.mpp = description.recommended.mpp;
     checkSpec(description, spec);
   } catch (err) {
     // the spec's own words, as a 400: the request named something the model cannot do
@@ -50,7 +52,7 @@ export async function validateJob(ctx: ServerContext, body: unknown): Promise<Jo
     throw badRequest(`model: ${model.name} cannot be loaded: ${why}`, 'fix or remove the weights file; GET /api/models lists the models that load');
   }
   // what one engine (a WASM instance: 4 GiB) can hold: the patch for one image, then how many per task
-  const memory = { arch: description.arch, layers: spec.layers, methods: spec.methods, variants: spec.variants, patch: spec.patch };
+  const memory = { arch: description.arch, ...(description.memory ? { calibration: description.memory } : {}), layers: spec.layers, methods: spec.methods, variants: spec.variants, patch: spec.patch };
   const need = engineMiB(memory, 1);
   if (need > ENGINE_BUDGET_MIB) {
     const largest = largestPatch(memory);

@@ -54,7 +54,8 @@ export function bindAnalyzeForm(app) {
     const m = models.find((x) => x.id === modelSelect.value);
     if (!m || !config) return;
     const d = config.defaults;
-    checkboxes($('analyze-layers'), 'layers', m.layers, (l) => d.layers.includes(l));
+    checkboxes($('analyze-layers'), 'layers', m.layers, (l) => (m.defaultLayers ?? d.layers).includes(l));
+    /** @type {HTMLInputElement} */ ($('analyze-patch')).value = String(m.patch ?? d.patch);
     checkboxes($('analyze-methods'), 'methods', [...config.methods], (v) => /** @type {readonly string[]} */ (d.methods).includes(v));
     checkboxes($('analyze-variants'), 'variants', config.variants.filter((v) => v !== 'surrogate' || m.surrogate), (v) => /** @type {readonly string[]} */ (d.variants).includes(v));
   };

@@ -66,7 +66,7 @@ export async function analyzeWithProgress(o: AnalyzeCliOptions, slide: string, p
   let progress: Progress | undefined;
   try {
     return await analyzeSlideToDir({
-      ...slideAnalysisFromFlags(o),
+      ...(await slideAnalysisFromFlags(o)),
       slide,
       workers: o.workers,
       signal,

@@ -31,15 +31,17 @@ export const batchCommand = defineCommand({
       throw new SdsError('FILE_NOT_FOUND', `cannot read folder ${folder}`, { cause });
     }
     if (!slides.length) throw new SdsError('BAD_INPUT', `no slides (${SLIDE_EXTENSIONS.join(', ')}, or DICOM WSI series folders) in ${folder}`);
-    const options = slideAnalysisFromFlags(o);
-    const tasks: SlideTask[] = slides.map((slide) => ({ slide, options }));
+    const tasksFor = async (): Promise<SlideTask[]> => {
+      const options = await slideAnalysisFromFlags(o);
+      return slides.map((slide) => ({ slide, options }));
+    };
     if (o.queue) {
       // connect before loading the engine: an unreachable Redis is reported at once
       const q = await connectQueue({ ...o, queue: o.queue }, { chunkBatches: o.chunk, attempts: o.attempts, retryDelayMs: o['retry-delay'] * 1000 });
       const stop = handleInterrupts({ stopping: 'stopping after the slide being planned (slides enqueued so far stay queued)', exitNow: 'slides enqueued so far stay queued; run the same command again to enqueue the rest' });
       try {
         await initEngine({ engine: o.backend });
-        return await enqueueAll(q, tasks, `sds worker --queue ${o.queue}${o['queue-name'] ? ` --queue-name ${o['queue-name']}` : ''}`, stop);
+        return await enqueueAll(q, await tasksFor(), `sds worker --queue ${o.queue}${o['queue-name'] ? ` --queue-name ${o['queue-name']}` : ''}`, stop);
       } finally {
         stop.dispose();
         await q.close();
@@ -48,7 +50,7 @@ export const batchCommand = defineCommand({
     const stop = handleInterrupts({ stopping: 'stopping after the running batches (finished slides and batches are kept)', exitNow: 'finished slides and journalled batches are kept; run the same command again to resume' });
     try {
       await initEngine({ engine: o.backend });
-      return await runLocally(new LocalQueue(), tasks, o.workers, stop);
+      return await runLocally(new LocalQueue(), await tasksFor(), o.workers, stop);
     } finally {
       stop.dispose();
     }

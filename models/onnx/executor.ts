@@ -66,7 +66,10 @@ export class OnnxModel implements Model {
   readonly outputName: string;
   /** Declared input dims (C, H, W); H and W may be symbolic. */
   readonly inputDims: readonly (number | string | undefined)[];
-  /** 'input', then every module path whose output is an image-shaped tensor larger than 1x1, in forward order. */
+  /**
+   * 'input', then every module path whose output is an image-shaped tensor larger than 1x1, in
+   * forward order (modules ending on the same tensor, like `layer1` and `layer1.1`, are all listed).
+   */
   readonly layerNames: readonly string[];
   /** The stride-2 convolutions by conv name (module path), in node order. */
   readonly hookPoints: readonly string[];
