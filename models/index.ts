@@ -1,6 +1,6 @@
 export { initEngine, activeEngine, ENGINES, isEngine, type Engine, type EngineOptions } from './backend.js';
 export { tf, customUnary, type Tensor, type Tensor1D, type Tensor2D, type Tensor4D } from './tf.js';
-export type { Model, ArchName, ModelArch, ModelKind, Normalization, LayerStart } from './model.js';
+export type { Model, ArchName, ModelArch, NamedNormalization, ModelKind, Normalization, LayerStart } from './model.js';
 export { ARCHS, NORMALIZATIONS } from './model.js';
 export type { ForwardHooks, HookConv } from './hooks.js';
 export { Conv2d, BatchNorm2d, Linear, upsampleNearest2x } from './layers.js';
@@ -19,3 +19,4 @@ export { randomizationSteps, randomizeStateDict, type RandomizationStep } from '
 export { KeptTensors, withKept, releaseAbortedTape, type Disposable } from './kept.js';
 export { ENGINE_BUDGET_MIB, engineMiB, fittingBatch, largestPatch, graphCalibration, type MemoryQuestion, type Calibration } from './engine-memory.js';
 export { openModelFile, isOnnxFile, type OpenedModel } from './model-file.js';
+export { isWsinferFolder, readWsinferFolder, type WsinferModel } from './wsinfer.js';

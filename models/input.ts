@@ -23,7 +23,7 @@ export function normalizeRgb(data: Float32Array, n: number, h: number, w: number
       const off = (b * 3 + c) * hw;
       for (let p = 0; p < hw; p++) {
         const v = data[off + p]!;
-        data[off + p] = how === 'imagenet' ? (v - IMAGENET_MEAN[c]!) / IMAGENET_STD[c]! : how === 'minus1to1' ? v * 2 - 1 : v;
+        data[off + p] = typeof how === 'object' ? (v - how.mean[c]!) / how.std[c]! : how === 'imagenet' ? (v - IMAGENET_MEAN[c]!) / IMAGENET_STD[c]! : how === 'minus1to1' ? v * 2 - 1 : v;
       }
     }
   return data;

@@ -7,7 +7,9 @@ export type ArchName = (typeof ARCHS)[number];
 export type ModelArch = ArchName | 'onnx';
 
 export const NORMALIZATIONS = ['imagenet', 'minus1to1', 'none'] as const;
-export type Normalization = (typeof NORMALIZATIONS)[number];
+export type NamedNormalization = (typeof NORMALIZATIONS)[number];
+/** A named normalization, or a model configuration's own per-channel mean and std (for RGB in [0, 1]). */
+export type Normalization = NamedNormalization | { mean: [number, number, number]; std: [number, number, number] };
 
 export type ModelKind = 'classifier' | 'segmentation';
 

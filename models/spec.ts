@@ -5,10 +5,12 @@
  * version, so planning, checking a request and listing models agree.
  */
 import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { SdsError } from '../core/errors.js';
 import type { ModelSpec } from '../contracts/index.js';
 import { isArch } from './arch.js';
-import { openModelFile } from './model-file.js';
+import { openModelFile, type OpenedModel } from './model-file.js';
+import { readWsinferFolder, WSINFER_CONFIG } from './wsinfer.js';
 import { ANALYSIS_DEFAULTS } from '../contracts/index.js';
 import { graphCalibration, type Calibration } from './engine-memory.js';
 import { ARCHS, type ModelArch, type Model, type ModelKind, type Normalization } from './model.js';
@@ -30,7 +32,7 @@ export function modelLabel(spec: ModelSpec): string {
   return spec.kind === 'file' ? spec.weights : `random:${spec.arch}`;
 }
 
-async function open(spec: ModelSpec): Promise<{ model: Model; metadata: Record<string, string> }> {
+async function open(spec: ModelSpec): Promise<OpenedModel> {
   if (spec.kind === 'random') {
     if (!isArch(spec.arch)) throw new SdsError('UNKNOWN_ARCHITECTURE', `random model of unknown architecture "${spec.arch}"`);
     return { model: randomModel(spec.arch, spec.classes, spec.seed), metadata: {} };
@@ -75,7 +77,11 @@ const PROBE = 256;
 export async function modelIdentity(spec: ModelSpec): Promise<string> {
   if (spec.kind === 'random') return `random:${spec.arch}:${spec.classes}:${spec.seed}`;
   const s = await stat(spec.weights);
-  return `${spec.weights}:${s.size}:${s.mtimeMs}`;
+  if (!s.isDirectory()) return `${spec.weights}:${s.size}:${s.mtimeMs}`;
+  // a model folder (WSInfer): its config and the weights it names
+  const w = await readWsinferFolder(spec.weights);
+  const [c, f] = await Promise.all([stat(join(spec.weights, WSINFER_CONFIG)), stat(w.weightsPath)]);
+  return `${spec.weights}:${c.size}:${c.mtimeMs}:${w.weightsPath}:${f.size}:${f.mtimeMs}`;
 }
 
 const described = new Map<string, Promise<ModelDescription>>();
@@ -95,7 +101,7 @@ export async function describeModel(spec: ModelSpec): Promise<ModelDescription> 
 }
 
 async function measure(spec: ModelSpec, identity: string): Promise<ModelDescription> {
-  const { model, metadata } = await open(spec);
+  const { model, metadata, recommended } = await open(spec);
   try {
     const scales = new Map<string, number>();
     if (model.layerNames.includes('input')) scales.set('input', 1);
@@ -124,6 +130,7 @@ async function measure(spec: ModelSpec, identity: string): Promise<ModelDescript
       identity,
       defaultLayers: defaultLayers(layers, scales),
       ...(model.deepLiftObstacle ? { deepLiftObstacle: model.deepLiftObstacle } : {}),
+      ...(recommended ? { recommended } : {}),
       ...(model.arch === 'onnx' ? { memory: graphCalibration(profile.kernels.reduce((a, k) => a + Math.max(0, k.bytesAdded), 0), PROBE) } : {}),
     };
   } finally {

@@ -4,9 +4,10 @@
  * surrogate). What a model offers (arch, classes, layers, each layer's pixels per map value) is read
  * through models/ `describeModel`, once per file version.
  */
+import type { Dirent } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import type { ModelInfo, ModelSpec } from '../contracts/index.js';
-import { describeModel, initEngine } from '../models/index.js';
+import { describeModel, initEngine, isWsinferFolder } from '../models/index.js';
 import { Fingerprint, walkFolder } from './folder-walk.js';
 import { assignIds, idFromRelative } from './ids.js';
 import { realOrUndefined, regularFileInside } from './safe-path.js';
@@ -81,9 +82,16 @@ export class ModelCatalog {
     const rootReal = folder ? await realOrUndefined(folder) : undefined;
     if (folder && rootReal) {
       const isWeights = (n: string) => WEIGHT_EXTENSIONS.includes(extname(n).toLowerCase()) && !/\.(surrogate|ckpt)\.safetensors$/i.test(n);
-      const { files, dirs } = await walkFolder(folder, { maxDepth: 2, wantFile: isWeights });
+      // a WSInfer model folder (config.json + weights) is one model, not a folder of weights files
+      const claim = async (dirReal: string, entries: Dirent[]) => {
+        const slides: string[] = [];
+        for (const e of entries) if (e.isDirectory() && (await isWsinferFolder(join(dirReal, e.name)))) slides.push(join(dirReal, e.name));
+        return { slides, owned: slides.map((p) => basename(p)) };
+      };
+      const { files, dirs } = await walkFolder(folder, { maxDepth: 2, wantFile: isWeights, claim });
       for (const f of files) {
-        const stem = f.rel.slice(0, f.rel.length - extname(f.rel).length);
+        const folderModel = await isWsinferFolder(f.real);
+        const stem = folderModel ? f.rel : f.rel.slice(0, f.rel.length - extname(f.rel).length);
         const surrogate = await regularFileInside(rootReal, join(rootReal, `${stem}.surrogate.safetensors`));
         found.push({ id: idFromRelative(stem), name: basename(f.path), spec: { kind: 'file', weights: f.real }, label: f.real, surrogatePath: surrogate?.real, version: `${f.mtimeMs}:${f.size}:${surrogate?.mtimeMs ?? ''}` });
       }

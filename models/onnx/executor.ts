@@ -14,7 +14,7 @@ import { tf, type Tensor, type Tensor4D } from '../tf.js';
 import type { ConstTensor, OnnxGraph } from './graph.js';
 import { compileNode, reluOp, runtimeInputs, type CompileContext, type CompiledNode, type OnnxConv } from './ops.js';
 import { unsupported } from './proto.js';
-import { findHookPoints, findLayers, type LayerInfo, type OnnxHookPoint } from './scope.js';
+import { findLayers, type LayerInfo, type OnnxHookPoint } from './scope.js';
 
 /** A host batch in PyTorch layout. */
 export interface NchwBatch {
@@ -138,7 +138,12 @@ export class OnnxModel implements Model {
     // each tensor is released at the step that reads it last (never the output)
     this.steps.forEach((s, i) => s.inputs.forEach((t) => this.lastUse.set(t, i)));
     for (const [t, i] of this.lastUse) if (t !== this.outputName) this.steps[i]!.frees.push(t);
-    this.hookPointNodes = findHookPoints(graph);
+    // SPEC 2: the stride-2 convolutions, in node order (for torch.onnx exports, module order)
+    this.hookPointNodes = this.steps.flatMap((s): OnnxHookPoint[] => {
+      if (s.compiled.kind !== 'conv' || s.compiled.conv.stride[0] !== 2 || s.compiled.conv.stride[1] !== 2) return [];
+      const { module, node, weight, bias, inChannels, outChannels, kernel, stride, pads, dilation, groups } = s.compiled.conv;
+      return [{ module, node, output: s.output, input: s.inputs[0]!, weight, ...(bias ? { bias } : {}), inChannels, outChannels, kernel, stride, pads, dilation, groups }];
+    });
     const byNode = new Map([...convs.values()].map((c) => [c.node, c.name]));
     this.hookPoints = this.hookPointNodes.map((h) => byNode.get(h.node)!);
     this.modules = findLayers(graph);

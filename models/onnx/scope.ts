@@ -5,7 +5,7 @@
  * `<parent component>.<index>`: the module path joins the last dot-separated part of each component
  * (`/features/features.4/features.4.1/block/Conv` -> `features.4.1.block`).
  */
-import type { OnnxGraph, OnnxNode } from './graph.js';
+import type { ConstTensor, OnnxGraph, OnnxNode } from './graph.js';
 import { Attrs } from './graph.js';
 
 /** The module path of every enclosing module, outermost first ([] for the model's own forward). */
@@ -85,8 +85,13 @@ export interface OnnxHookPoint {
 }
 
 /** Conv attributes with ONNX defaults; undefined when the weight is not a constant of rank 4. */
-export function convGeometry(g: OnnxGraph, n: OnnxNode): Omit<OnnxHookPoint, 'module' | 'node' | 'output' | 'input' | 'weight' | 'bias'> | undefined {
-  const w = g.initializers.get(n.inputs[1] ?? '');
+export function convGeometry(
+  g: OnnxGraph,
+  n: OnnxNode,
+  // weights are initializers, or Constant nodes (the export of a frozen TorchScript module)
+  constant: (name: string) => ConstTensor | undefined = (name) => g.initializers.get(name),
+): Omit<OnnxHookPoint, 'module' | 'node' | 'output' | 'input' | 'weight' | 'bias'> | undefined {
+  const w = constant(n.inputs[1] ?? '');
   if (!w || w.dims.length !== 4) return undefined;
   const a = new Attrs(n);
   const [o, ig, kh, kw] = w.dims as [number, number, number, number];

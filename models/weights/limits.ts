@@ -46,6 +46,45 @@ export const WEIGHTS_LIMITS = {
 
 export type WeightsLimits = typeof WEIGHTS_LIMITS;
 
+/**
+ * Bounds on an ONNX file (models/onnx), checked on the protobuf wire before anything is decoded and
+ * while initializers are decoded: a hostile file fails with WEIGHTS_TOO_LARGE (a count or size
+ * limit) or WEIGHTS_UNSUPPORTED (a rank) naming the limit, before it costs memory. The largest CNN
+ * exports have ~5,000 nodes (EfficientNet-B7) and ~1,000 initializers; weights of the models sds
+ * runs fit the engine's 4 GiB WASM heap, so 1 GiB of float32 weights is already far beyond them.
+ */
+export const ONNX_LIMITS = {
+  /** Nodes of the main graph. */
+  nodes: 100_000,
+  /** Initializers of the main graph. */
+  initializers: 100_000,
+  /** Initializer and tensor-attribute values decoded to float32 or numbers, in all (bytes at 4 a value). */
+  initializerBytes: 1 << 30,
+  /** Elements of one initializer or tensor attribute, by its dims (before its data is read). */
+  tensorElements: 1 << 28,
+  /** Rank of an initializer, tensor attribute or any value the executor computes. */
+  rank: 8,
+  /**
+   * Values a tensor keeps in typed protobuf fields (float_data, int64_data, ...), which decode to
+   * JS numbers at ~8 bytes each plus the array (raw_data stays a view): exporters put anything
+   * large in raw_data.
+   */
+  typedFieldBytes: 64 * MiB,
+  /** Graphs inside attributes inside graphs (If/Loop bodies; sds runs none, but reads past them). */
+  subgraphDepth: 8,
+  /** Entries of one attribute list (ints, floats, strings, tensors); a pads or perm list has < 16. */
+  attributeElements: 1 << 16,
+  /**
+   * Elements of a value computed on the host: constant folding at load time and the integer shape
+   * values read at run time (a shape has < 10 entries; folded weights are the initializers' size).
+   */
+  hostElements: 1 << 26,
+  /** Elements of a float tensor whose size comes from the file's data (Resize, Expand, ConstantOfShape). */
+  valueElements: 1 << 28,
+} as const;
+
+export type OnnxLimits = { readonly [K in keyof typeof ONNX_LIMITS]: number };
+
 /** Bytes for people: 536870912 -> "512 MiB". */
 export function formatBytes(n: number): string {
   if (n >= 1 << 30) return `${+(n / (1 << 30)).toFixed(1)} GiB`;

@@ -3,13 +3,15 @@ import { basename, extname } from 'node:path';
 import { SdsError } from '../../core/errors.js';
 import { formatBytes, WEIGHTS_LIMITS } from './limits.js';
 import { looksLikeSafetensors, parseSafetensors } from './safetensors.js';
-import { looksLikeZip, parseTorchZip } from './torch-pickle.js';
+import { looksLikeZip, openTorchArchive, parseTorchZip, stateDictOf } from './torch-pickle.js';
+import { isTorchScriptArchive, readTorchScript } from './torchscript.js';
 import type { StateDict } from './types.js';
 
 export interface LoadedWeights {
   tensors: StateDict;
   metadata: Record<string, string>;
-  format: 'safetensors' | 'torch';
+  /** torch: a torch.save()d state_dict; torchscript: a torch.jit.save()d archive (see torchscript.ts). */
+  format: 'safetensors' | 'torch' | 'torchscript';
   /** File name, for messages. */
   source: string;
 }
@@ -25,7 +27,7 @@ export function stripPrefixes(sd: StateDict): StateDict {
   return out;
 }
 
-/** Reads safetensors or a torch.save()d state_dict, told apart by content, not extension. */
+/** Reads safetensors, a torch.save()d state_dict or a TorchScript archive, told apart by content, not extension. */
 export async function loadWeights(path: string): Promise<LoadedWeights> {
   let bytes: Uint8Array;
   try {
@@ -50,7 +52,13 @@ export async function loadWeights(path: string): Promise<LoadedWeights> {
   }
   // zip: torch >= 1.6; a bare pickle (0x80 PROTO): legacy torch.save, which the parser explains
   if (looksLikeZip(bytes) || bytes[0] === 0x80) {
-    return { tensors: stripPrefixes(parseTorchZip(bytes, source)), metadata: {}, format: 'torch', source };
+    const archive = openTorchArchive(bytes, source);
+    // A TorchScript archive is told by its content (a __torch__ module in data.pkl, a code/ folder), not its name.
+    if (isTorchScriptArchive(archive)) {
+      const { tensors, metadata } = readTorchScript(archive, path);
+      return { tensors, metadata, format: 'torchscript', source };
+    }
+    return { tensors: stripPrefixes(stateDictOf(archive)), metadata: {}, format: 'torch', source };
   }
   const ext = extname(path).toLowerCase();
   // Let the format-specific parser explain a cut-off or damaged file of its own kind.

@@ -10,6 +10,9 @@
  * into more than a small tensor), and what deflated entries inflate to. Tensors are decoded only
  * once the pickle is done and only those of the state_dict (a checkpoint's optimizer state is
  * never decoded), with their names in every message.
+ *
+ * `openTorchArchive` is the shared first half (zip, byte order, the pickle VM): TorchScript archives
+ * (torch.jit.save) are the same zip with a module tree in data.pkl, read by torchscript.ts.
  */
 import { SdsError } from '../../core/errors.js';
 import { DTYPE_BYTES, decodeRaw } from './decode.js';
@@ -21,18 +24,18 @@ import { inflateBudget, readZipEntries, zipEntryData, type ZipEntry } from './zi
 // ---------------------------------------------------------------------------------------------
 // Python values as the VM builds them. Lists are JS arrays, dicts Maps, sets Sets.
 
-class PyTuple {
+export class PyTuple {
   constructor(readonly items: PyValue[]) {}
 }
 /** A `module.name` reference (a class or function); only meaningful when called. */
-class PyGlobal {
+export class PyGlobal {
   constructor(readonly module: string, readonly name: string) {}
   get path(): string {
     return `${this.module}.${this.name}`;
   }
 }
 /** Result of calling / instantiating a global sds does not know: kept, never run. */
-class PyObject {
+export class PyObject {
   state: PyValue = null;
   constructor(readonly global: PyGlobal) {}
 }
@@ -41,7 +44,7 @@ class Storage {
   constructor(readonly dtype: DType, readonly entry: ZipEntry, readonly count: number, readonly key: string) {}
 }
 /** A tensor as the pickle describes it: a view (offset, shape, strides) of a storage, not yet decoded. */
-class TensorValue {
+export class TensorValue {
   constructor(
     readonly storage: Storage,
     readonly offset: number,
@@ -49,7 +52,7 @@ class TensorValue {
     readonly strides: number[],
   ) {}
 }
-type PyValue =
+export type PyValue =
   | null | boolean | number | bigint | string | Uint8Array
   | PyValue[] | PyTuple | Map<unknown, PyValue> | Set<unknown>
   | PyGlobal | PyObject | Storage | TensorValue;
@@ -96,14 +99,52 @@ function isLegacyTorch(bytes: Uint8Array): boolean {
   return bytes.length >= LEGACY_MAGIC.length && LEGACY_MAGIC.every((b, i) => bytes[i] === b);
 }
 
-type Fail = (why: string) => SdsError;
+export type Fail = (why: string) => SdsError;
 
-export function parseTorchZip(bytes: Uint8Array, name: string): StateDict {
-  const notWeights: Fail = (why) =>
+/**
+ * A torch zip archive (torch.save or torch.jit.save) opened and its data.pkl unpickled, nothing
+ * decoded yet: the state_dict reader below and the TorchScript reader (torchscript.ts) both walk
+ * `root` and decode only the tensors they keep.
+ */
+export interface TorchArchive {
+  /** File name, for messages. */
+  readonly name: string;
+  /** Folder of data.pkl inside the zip, with its trailing slash ('' at the root). */
+  readonly top: string;
+  readonly entries: ReadonlyMap<string, ZipEntry>;
+  /** What data.pkl holds. */
+  readonly root: PyValue;
+  /** The error for a damaged file (NOT_A_WEIGHTS_FILE, naming the file). */
+  readonly fail: Fail;
+  /** An entry's bytes, deflated ones held to the file's inflate budget. */
+  read(entry: ZipEntry): Uint8Array;
+  /** Unpickles another pickle of the archive (a TorchScript constants.pkl), its storages in `<top><folder>/`. */
+  unpickle(entry: ZipEntry, folder: string): PyValue;
+  /** Decodes one tensor the pickle describes (checked against its storage); `key` names it in messages. */
+  tensor(key: string, t: TensorValue): HostTensor;
+}
+
+function notWeightsFor(name: string): Fail {
+  return (why) =>
     new SdsError('NOT_A_WEIGHTS_FILE', `${name} is not a torch.save()d state_dict (${why})`, {
       suggestion: DAMAGED,
       context: { file: name },
     });
+}
+
+/** Runs `f`, turning anything but an SdsError into a clear "corrupt" error naming the file. */
+export function guarded<T>(name: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof SdsError) throw err;
+    // Defence in depth: every check should have caught a bad file before the engine does.
+    throw new SdsError('NOT_A_WEIGHTS_FILE', `${name} is corrupt: ${(err as Error).message}`, { suggestion: DAMAGED, context: { file: name }, cause: err });
+  }
+}
+
+/** Opens a torch zip archive: zip directory, byte order, data.pkl unpickled (nothing is run or decoded). */
+export function openTorchArchive(bytes: Uint8Array, name: string): TorchArchive {
   if (isLegacyTorch(bytes)) {
     throw new SdsError('WEIGHTS_UNSUPPORTED', `${name} uses the legacy (PyTorch < 1.6) torch.save format, which sds cannot read`, {
       suggestion: 're-save it with a current PyTorch: torch.save(torch.load(path), new_path), or convert it to .safetensors',
@@ -116,13 +157,19 @@ export function parseTorchZip(bytes: Uint8Array, name: string): StateDict {
       context: { file: name },
     });
   }
-  try {
-    return readArchive(bytes, name, notWeights);
-  } catch (err) {
-    if (err instanceof SdsError) throw err;
-    // Defence in depth: every check above should have caught a bad file before the engine does.
-    throw new SdsError('NOT_A_WEIGHTS_FILE', `${name} is corrupt: ${(err as Error).message}`, { suggestion: DAMAGED, context: { file: name }, cause: err });
-  }
+  return guarded(name, () => openArchive(bytes, name, notWeightsFor(name)));
+}
+
+/** Reads a torch.save()d state_dict (or training checkpoint) into tensors. */
+export function parseTorchZip(bytes: Uint8Array, name: string): StateDict {
+  const archive = openTorchArchive(bytes, name);
+  return stateDictOf(archive);
+}
+
+/** The state_dict a torch.save()d archive holds (a TorchScript archive is refused: see torchscript.ts). */
+export function stateDictOf(archive: TorchArchive): StateDict {
+  const isTorchScript = [...archive.entries.keys()].some((k) => k.startsWith(`${archive.top}code/`));
+  return guarded(archive.name, () => toStateDict(archive.root, archive.name, isTorchScript, archive));
 }
 
 /** Reads entries' bytes, holding deflated ones to the file's inflate budget. */
@@ -157,7 +204,7 @@ class EntryReader {
   }
 }
 
-function readArchive(bytes: Uint8Array, name: string, notWeights: Fail): StateDict {
+function openArchive(bytes: Uint8Array, name: string, notWeights: Fail): TorchArchive {
   const entries = readZipEntries(bytes, name);
   const reader = new EntryReader(bytes, name);
   // The top folder is named after the file at save time; take the shallowest data.pkl.
@@ -172,12 +219,6 @@ function readArchive(bytes: Uint8Array, name: string, notWeights: Fail): StateDi
     });
   }
   const top = pkl.name.slice(0, -'data.pkl'.length);
-  if (pkl.size > WEIGHTS_LIMITS.pickleBytes) {
-    throw new SdsError('WEIGHTS_TOO_LARGE', `${name}: its ${clip(pkl.name)} is ${pkl.size} bytes (${formatBytes(pkl.size)}); a state_dict's pickle needs far less (limit ${formatBytes(WEIGHTS_LIMITS.pickleBytes)})`, {
-      suggestion: SAVE_STATE_DICT,
-      context: { file: name },
-    });
-  }
 
   const order = entries.get(`${top}byteorder`);
   if (order) {
@@ -191,8 +232,9 @@ function readArchive(bytes: Uint8Array, name: string, notWeights: Fail): StateDi
     }
   }
 
+  // Storages by zip path: data.pkl's live in data/, a TorchScript constants.pkl's in constants/.
   const storages = new Map<string, Storage>();
-  const persistentLoad = (pid: PyValue): PyValue => {
+  const persistentLoad = (folder: string) => (pid: PyValue): PyValue => {
     const t = pid instanceof PyTuple ? pid.items : [];
     const [kind, type, key, , count] = t;
     if (kind !== 'storage' || !(type instanceof PyGlobal) || typeof key !== 'string' || typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) {
@@ -205,10 +247,11 @@ function readArchive(bytes: Uint8Array, name: string, notWeights: Fail): StateDi
         context: { file: name },
       });
     }
-    let s = storages.get(key);
+    const path = `${top}${folder}/${key}`;
+    let s = storages.get(path);
     if (!s) {
-      const entry = entries.get(`${top}data/${key}`);
-      if (!entry) throw notWeights(`storage ${clip(`${top}data/${key}`)} is missing from the zip`);
+      const entry = entries.get(path);
+      if (!entry) throw notWeights(`storage ${clip(path)} is missing from the zip`);
       const need = count * DTYPE_BYTES[dtype];
       if (entry.size < need) throw notWeights(`storage ${clip(key)} has ${entry.size} bytes, ${count} ${dtype} elements need ${need}`);
       // A deflated entry that declares more than its storage needs would be inflated for nothing.
@@ -216,16 +259,34 @@ function readArchive(bytes: Uint8Array, name: string, notWeights: Fail): StateDi
         throw notWeights(`storage ${clip(key)}'s zip entry declares ${entry.size} bytes, its ${count} ${dtype} elements need ${need}`);
       }
       s = new Storage(dtype, entry, count, key);
-      storages.set(key, s);
+      storages.set(path, s);
     } else if (s.dtype !== dtype || s.count !== count) {
       throw notWeights(`storage ${clip(key)} is referred to as ${s.count} ${s.dtype} and as ${count} ${dtype} elements`);
     }
     return s;
   };
 
-  const result = unpickle(reader.read(pkl), persistentLoad, name, notWeights);
-  const isTorchScript = [...entries.keys()].some((k) => k.startsWith(`${top}code/`));
-  return toStateDict(result, name, isTorchScript, new Materializer(reader, name, notWeights));
+  const unpickleEntry = (entry: ZipEntry, folder: string): PyValue => {
+    if (entry.size > WEIGHTS_LIMITS.pickleBytes) {
+      throw new SdsError('WEIGHTS_TOO_LARGE', `${name}: its ${clip(entry.name)} is ${entry.size} bytes (${formatBytes(entry.size)}); a state_dict's pickle needs far less (limit ${formatBytes(WEIGHTS_LIMITS.pickleBytes)})`, {
+        suggestion: SAVE_STATE_DICT,
+        context: { file: name },
+      });
+    }
+    return unpickle(reader.read(entry), persistentLoad(folder), name, notWeights);
+  };
+  const root = unpickleEntry(pkl, 'data');
+  const materializer = new Materializer(reader, name, notWeights);
+  return {
+    name,
+    top,
+    entries,
+    root,
+    fail: notWeights,
+    read: (entry) => reader.read(entry),
+    unpickle: (entry, folder) => guarded(name, () => unpickleEntry(entry, folder)),
+    tensor: (key, t) => guarded(name, () => materializer.tensor(key, t)),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -726,7 +787,7 @@ function tensorsOf(d: Map<unknown, PyValue>): number {
   return n;
 }
 
-function toStateDict(root: PyValue, name: string, isTorchScript: boolean, decode: Materializer): StateDict {
+function toStateDict(root: PyValue, name: string, isTorchScript: boolean, decode: Pick<TorchArchive, 'tensor'>): StateDict {
   const pickled = (what: string) =>
     new SdsError('WEIGHTS_UNSUPPORTED', `${name} holds a pickled object (${what}), not a state_dict`, {
       suggestion: isTorchScript ? `it is a TorchScript archive; ${SAVE_STATE_DICT}` : SAVE_STATE_DICT,
