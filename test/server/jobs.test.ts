@@ -52,7 +52,7 @@ afterAll(async () => {
 describe('sds server: analysis jobs', () => {
   it('lists the random ResNet18 with its layers', async () => {
     const models = (await (await fetch(`${base}api/models`)).json()) as ModelInfo[];
-    expect(models[0]).toEqual({ id: 'random-resnet18', name: expect.any(String), arch: 'resnet18', classes: 2, surrogate: false, layers: ['input', '1_0', '1_1', '2_0', '2_1', '3_0', '3_1', '4_0', '4_1'] });
+    expect(models[0]).toEqual({ id: 'random-resnet18', name: expect.any(String), arch: 'resnet18', classes: 2, surrogate: false, layers: ['input', '1_0', '1_1', '2_0', '2_1', '3_0', '3_1', '4_0', '4_1'], defaultLayers: ['1_1', '2_1'] });
   });
 
   it('refuses every bad field with a 400 that names it', async () => {
