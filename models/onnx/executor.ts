@@ -106,7 +106,8 @@ export class OnnxModel implements Model {
       },
     };
     const convs = new Map<string, OnnxConv>();
-    let obstacle: string | undefined;
+    // nodes DeepLift's rules do not cover, by output tensor; shape arithmetic (int32) is dropped after the probe
+    const obstacles: { tensor: string; text: string }[] = [];
     try {
       const produced = new Set<string>([this.inputName, ...constants.keys()]);
       for (const n of graph.nodes) {
@@ -123,7 +124,7 @@ export class OnnxModel implements Model {
         if (compiled.kind === 'conv') convs.set(compiled.conv.name, compiled.conv);
         const inputs = runtimeInputs(n, ctx);
         const gate = (n.opType === 'Mul' || n.opType === 'Div') && inputs.length > 1;
-        if (!obstacle && (gate || !DEEPLIFT_TRANSPARENT.has(n.opType))) obstacle = `node ${n.name} (${n.opType}${gate ? ' of two computed tensors' : ''})`;
+        if (gate || !DEEPLIFT_TRANSPARENT.has(n.opType)) obstacles.push({ tensor: n.outputs[0]!, text: `node ${n.name} (${n.opType}${gate ? ' of two computed tensors' : ''})` });
         this.producedAt.set(n.outputs[0]!, this.steps.length);
         this.steps.push({ node: n.name, opType: n.opType, compiled, inputs, output: n.outputs[0]!, frees: [] });
       }
@@ -134,7 +135,6 @@ export class OnnxModel implements Model {
     }
     this.producedAt.set(this.inputName, -1);
     this.convs = convs;
-    if (obstacle) this.deepLiftObstacle = obstacle;
     // each tensor is released at the step that reads it last (never the output)
     this.steps.forEach((s, i) => s.inputs.forEach((t) => this.lastUse.set(t, i)));
     for (const [t, i] of this.lastUse) if (t !== this.outputName) this.steps[i]!.frees.push(t);
@@ -153,6 +153,8 @@ export class OnnxModel implements Model {
       this.kind = probe.kind;
       this.numClasses = probe.numClasses;
       this.layerNames = probe.layers;
+      const obstacle = obstacles.find((o) => probe.dtypes.get(o.tensor) !== 'int32');
+      if (obstacle) this.deepLiftObstacle = obstacle.text;
     } catch (err) {
       this.dispose();
       throw err;
@@ -160,17 +162,19 @@ export class OnnxModel implements Model {
   }
 
   /** One pass at the declared size: which modules are spatial, and what the output is. */
-  private probe(): { kind: ModelKind; numClasses: number; layers: string[] } {
+  private probe(): { kind: ModelKind; numClasses: number; layers: string[]; dtypes: Map<string, string> } {
     const [c, h, w] = this.inputDims.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 3 : 224));
     const spatial = new Set<string>(['input']);
+    const dtypes = new Map<string, string>();
     let shape: number[] = [];
     tf.tidy(() => {
-      const out = this.forward(tf.zeros([1, h!, w!, c!]) as Tensor4D, {
+      const hooks: ForwardHooks = {
         layer: (name, y) => {
           if (y.rank === 4 && (y.shape[1]! > 1 || y.shape[2]! > 1 || h! * w! <= 32 * 32)) spatial.add(name);
           return y;
         },
-      });
+      };
+      const out = this.execute(new Map([[this.inputName, tf.zeros([1, h!, w!, c!])]]), 0, hooks, undefined, (tensor, t) => dtypes.set(tensor, t.dtype));
       shape = out.shape;
     });
     let kind: ModelKind;
@@ -178,7 +182,7 @@ export class OnnxModel implements Model {
     if (shape.length === 2) [kind, numClasses] = ['classifier', shape[1]!];
     else if (shape.length === 4) [kind, numClasses] = ['segmentation', shape[3]!];
     else throw unsupported(this.file, `the output ${this.outputName} has shape (${shape.join(', ')}); sds explains classifiers (N, K) and segmentation models (N, K, H, W)`);
-    return { kind, numClasses, layers: this.modules.map((l) => l.name).filter((l) => spatial.has(l)) };
+    return { kind, numClasses, layers: this.modules.map((l) => l.name).filter((l) => spatial.has(l)), dtypes };
   }
 
   /** The ONNX tensor holding a module's output (any module, spatial or not). */
@@ -225,11 +229,23 @@ export class OnnxModel implements Model {
       throw err;
     }
     const tiled = new Map<number, Map<string, Tensor>>([[x.shape[0], kept]]);
+    // integer shape values (a batch size read by Shape) cannot be tiled: they are recomputed
+    const shapes = [...kept.values()].some((t) => t.dtype === 'int32');
     const forBatch = (n: number) => {
       let m = tiled.get(n);
       if (!m) {
         const k = n / x.shape[0];
-        m = new Map([...kept].map(([name, t]) => [name, tf.keep(tf.tile(t, [k, ...Array(t.rank - 1).fill(1)]))]));
+        if (!shapes) m = new Map([...kept].map(([name, t]) => [name, tf.keep(tf.tile(t, [k, ...Array(t.rank - 1).fill(1)]))]));
+        else {
+          const again = new Map<string, Tensor>();
+          m = again;
+          tf.tidy(() => {
+            const xs = tf.tile(x, [k, 1, 1, 1]) as Tensor4D;
+            this.execute(new Map([[this.inputName, xs]]), 0, hooks, tensor, (name, t) => {
+              if (live.includes(name)) again.set(name, tf.keep(tf.clone(t)));
+            });
+          });
+        }
         tiled.set(n, m);
       }
       return m;

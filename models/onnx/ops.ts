@@ -2,10 +2,10 @@
  * ONNX operators as TensorFlow.js ops on NHWC tensors (rank-4 values are NHWC inside, everything
  * else keeps its ONNX layout). Each node is compiled once: its constant inputs (weights, pads,
  * BatchNorm statistics) become tensors the model owns, and what remains is a function of the
- * node's runtime inputs. The ops a CNN exported by torch.onnx needs (the four reference models):
- * Conv (stride, dilation, groups, depthwise, pads), BatchNormalization, Relu, Sigmoid,
- * HardSigmoid, Mul, Add, Sub, Div, Concat, Gemm, Flatten, GlobalAveragePool, MaxPool,
- * AveragePool, Pad, Constant, Identity.
+ * node's runtime inputs. This file has the ops hooks see (Conv incl. groups, depthwise, dilation and
+ * pads; Relu; MaxPool) and the CNN staples (BatchNormalization, pools, Pad, Gemm, Flatten, Concat,
+ * the arithmetic); the others live in ops-elementwise.ts, ops-linear.ts, ops-resize.ts and
+ * ops-shape.ts (shape arithmetic on the host, constant folding). SUPPORTED_OPS lists them all.
  */
 import { cacheRotations, conv2dInputGradient, prepareInputGradient } from '../conv-gradients.js';
 import { addSame, concatChannels, maxPool2d, relu } from '../layers.js';
@@ -15,6 +15,12 @@ import { depthwiseConstant, rotatedDepthwiseFilter } from './depthwise.js';
 import { Attrs, type ConstTensor, type OnnxGraph, type OnnxNode } from './graph.js';
 import { unsupported } from './proto.js';
 import { convGeometry, modulePath, type OnnxHookPoint } from './scope.js';
+import { hostCan } from './host.js';
+import { compileClip, compileDropout, compileHardSwish, compileLeakyRelu, compilePow, compileSoftmax, compileUnary } from './ops-elementwise.js';
+import { compileMatMul, compileReduce } from './ops-linear.js';
+import { compileResize } from './ops-resize.js';
+import type { OpContext, OpNode } from './values.js';
+import { compileCast, compileConstantOfShape, compileExpand, compileGather, compileReshape, compileShape, compileSlice, compileSqueeze, compileTranspose, foldNode, liftRanks, withHost } from './ops-shape.js';
 
 /** NHWC axis of each NCHW axis. */
 const NCHW_TO_NHWC_AXIS = [0, 3, 1, 2] as const;
@@ -43,25 +49,19 @@ export interface OnnxMaxPool {
 }
 
 /** What runs one node; `hooks` are the executor's. */
-export type CompiledNode =
-  | { kind: 'conv'; conv: OnnxConv }
-  | { kind: 'relu' }
-  | { kind: 'maxPool'; pool: OnnxMaxPool }
-  | { kind: 'op'; run(xs: Tensor[]): Tensor }
-  /** A node whose outputs are constants (Constant, or an op on constants only): no runtime step. */
-  | { kind: 'const'; value: ConstTensor };
+export type CompiledNode = { kind: 'conv'; conv: OnnxConv } | { kind: 'relu' } | { kind: 'maxPool'; pool: OnnxMaxPool } | OpNode;
 
-export interface CompileContext {
-  graph: OnnxGraph;
-  /** A constant input by tensor name (initializer or an earlier Constant node). */
-  constant(name: string): ConstTensor | undefined;
-  /** Registers a tensor the model owns (disposed with it). */
-  own<T extends Tensor>(t: T): T;
-}
+/** What compiling a node may use (values.ts states it, so that the operator files need not import this one). */
+export type CompileContext = OpContext;
 
 export const SUPPORTED_OPS = [
-  'Add', 'AveragePool', 'BatchNormalization', 'Concat', 'Constant', 'Conv', 'Div', 'Flatten', 'Gemm',
-  'GlobalAveragePool', 'HardSigmoid', 'Identity', 'MaxPool', 'Mul', 'Pad', 'Relu', 'Sigmoid', 'Sub',
+  'Abs', 'Add', 'And', 'AveragePool', 'BatchNormalization', 'Cast', 'Ceil', 'Clip', 'Concat', 'Constant',
+  'ConstantOfShape', 'Conv', 'Div', 'Dropout', 'Equal', 'Erf', 'Exp', 'Expand', 'Flatten', 'Floor', 'Gather',
+  'Gemm', 'GlobalAveragePool', 'Greater', 'GreaterOrEqual', 'HardSigmoid', 'HardSwish', 'Identity',
+  'LeakyRelu', 'Less', 'LessOrEqual', 'Log', 'LogSoftmax', 'MatMul', 'Max', 'MaxPool', 'Min', 'Mul', 'Neg',
+  'Not', 'Or', 'Pad', 'Pow', 'Range', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Relu', 'Reshape', 'Resize',
+  'Shape', 'Sigmoid', 'Size', 'Slice', 'Softmax', 'Sqrt', 'Squeeze', 'Sub', 'Tanh', 'Transpose', 'Unsqueeze',
+  'Upsample', 'Where',
 ] as const;
 
 function fail(ctx: CompileContext, n: OnnxNode, what: string): never {
@@ -97,7 +97,7 @@ function padNhwc(x: Tensor4D, p: readonly number[], value = 0): Tensor4D {
 }
 
 function compileConv(n: OnnxNode, ctx: CompileContext): OnnxConv {
-  const geo = convGeometry(ctx.graph, n);
+  const geo = convGeometry(ctx.graph, n, ctx.constant);
   const w = ctx.constant(n.inputs[1] ?? '');
   if (!geo || !w || w.dims.length !== 4) fail(ctx, n, 'only 2-D convolutions with constant weights are supported');
   const a = new Attrs(n);
@@ -388,7 +388,11 @@ export function compileNode(n: OnnxNode, ctx: CompileContext): CompiledNode {
   if (n.domain && n.domain !== 'ai.onnx') {
     throw unsupported(ctx.graph.file, `node ${n.name} uses op ${n.domain}.${n.opType}, which sds does not support`, `sds supports these ONNX ops: ${SUPPORTED_OPS.join(', ')}`);
   }
-  if (n.opType !== 'Constant' && runtimeInputs(n, ctx).length === 0) fail(ctx, n, 'all inputs are constants (constant folding is not supported)');
+  if (n.opType !== 'Constant' && runtimeInputs(n, ctx).length === 0) {
+    // an op on constants only is computed now (shape arithmetic, weight transposes: ops-shape.ts)
+    if (hostCan(n.opType)) return foldNode(n, ctx);
+    if ((SUPPORTED_OPS as readonly string[]).includes(n.opType)) fail(ctx, n, 'all inputs are constants, and sds folds only shape and elementwise ops');
+  }
   const unary = (run: (x: Tensor) => Tensor): CompiledNode => ({ kind: 'op', run: (xs) => run(xs[0]!) });
   switch (n.opType) {
     case 'Constant':
@@ -416,9 +420,9 @@ export function compileNode(n: OnnxNode, ctx: CompileContext): CompiledNode {
     case 'Sub':
     case 'Mul':
     case 'Div':
-      return { kind: 'op', run: compileBinary(n, ctx) };
+      return withHost(n, ctx, liftRanks(compileBinary(n, ctx)));
     case 'Concat':
-      return { kind: 'op', run: compileConcat(n, ctx).run };
+      return withHost(n, ctx, compileConcat(n, ctx).run);
     case 'Gemm':
       return unary(compileGemm(n, ctx));
     case 'Flatten':
@@ -432,6 +436,73 @@ export function compileNode(n: OnnxNode, ctx: CompileContext): CompiledNode {
       return unary(compileAvgPool(n, ctx));
     case 'Pad':
       return unary(compilePad(n, ctx));
+    case 'Clip':
+      return compileClip(n, ctx);
+    case 'HardSwish':
+      return compileHardSwish();
+    case 'LeakyRelu':
+      return compileLeakyRelu(n);
+    case 'Tanh':
+    case 'Neg':
+    case 'Abs':
+    case 'Sqrt':
+    case 'Reciprocal':
+    case 'Floor':
+    case 'Ceil':
+    case 'Exp':
+    case 'Log':
+    case 'Erf':
+      return compileUnary(n, ctx);
+    case 'Pow':
+      return compilePow(n, ctx);
+    case 'Softmax':
+    case 'LogSoftmax':
+      return compileSoftmax(n, ctx);
+    case 'Dropout':
+      return compileDropout(n, ctx);
+    case 'MatMul':
+      return compileMatMul(n, ctx);
+    case 'ReduceMean':
+    case 'ReduceSum':
+      return compileReduce(n, ctx);
+    case 'Resize':
+    case 'Upsample':
+      return compileResize(n, ctx);
+    case 'Shape':
+      return compileShape(n, ctx);
+    case 'Size':
+      return withHost(n, ctx, (xs) => tf.scalar(xs[0]!.size, 'int32'));
+    case 'Cast':
+      return compileCast(n, ctx);
+    case 'Reshape':
+      return compileReshape(n, ctx);
+    case 'Transpose':
+      return compileTranspose(n, ctx);
+    case 'Squeeze':
+    case 'Unsqueeze':
+      return compileSqueeze(n, ctx, n.opType === 'Unsqueeze');
+    case 'Gather':
+      return compileGather(n, ctx);
+    case 'Slice':
+      return compileSlice(n, ctx);
+    case 'ConstantOfShape':
+      return compileConstantOfShape(n, ctx);
+    case 'Expand':
+      return compileExpand(n, ctx);
+    // integer shape arithmetic (Where/Equal in expand patterns, Range, Min/Max of sizes): host only
+    case 'Equal':
+    case 'Less':
+    case 'LessOrEqual':
+    case 'Greater':
+    case 'GreaterOrEqual':
+    case 'Not':
+    case 'And':
+    case 'Or':
+    case 'Where':
+    case 'Range':
+    case 'Min':
+    case 'Max':
+      return withHost(n, ctx);
     default:
       throw unsupported(ctx.graph.file, `node ${n.name} uses op ${n.opType}, which sds does not support`, `sds supports these ONNX ops: ${SUPPORTED_OPS.join(', ')}`);
   }

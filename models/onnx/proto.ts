@@ -9,9 +9,10 @@ import { basename } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { SdsError } from '../../core/errors.js';
 import { decodeRaw } from '../weights/decode.js';
-import { clip, formatBytes, WEIGHTS_LIMITS } from '../weights/limits.js';
+import { clip, formatBytes, ONNX_LIMITS, WEIGHTS_LIMITS, type OnnxLimits } from '../weights/limits.js';
 import type { DType } from '../weights/types.js';
 import { numelOf, type AttrValue, type ConstTensor, type OnnxGraph, type OnnxNode, type OnnxValueInfo } from './graph.js';
+import { checkWireLimits } from './proto-limits.js';
 
 const { onnx } = onnxProto;
 type LongLike = number | { toNumber(): number };
@@ -92,10 +93,38 @@ function checkTopLevel(b: Uint8Array, file: string): void {
   if (!sawGraph) throw notOnnx(file, 'it holds no graph');
 }
 
-/** A TensorProto's values: raw_data (little-endian) or the typed repeated fields. */
-export function constTensor(t: InstanceType<typeof onnx.TensorProto> | ReturnType<typeof onnx.TensorProto.decode>, file: string, what: string): ConstTensor {
-  const dims = (t.dims ?? []).map(num);
+/** Values decoded so far (float32 or JS numbers), against `limits.initializerBytes`. */
+export interface DecodeBudget {
+  bytes: number;
+  limits: OnnxLimits;
+}
+
+function tooLarge(file: string, what: string, limit: keyof typeof ONNX_LIMITS, shown: string): SdsError {
+  return new SdsError('WEIGHTS_TOO_LARGE', `${file}: ${what}, past sds's limit of ${shown} (ONNX_LIMITS.${limit})`, {
+    suggestion: 'no CNN sds runs comes near this; the file is damaged or not a model to explain',
+    context: { file },
+  });
+}
+
+/** Dims a tensor may declare: a rank, non-negative integer sizes and an element count within the limits. */
+function checkDims(dims: number[], file: string, what: string, limits: OnnxLimits): number {
+  if (dims.length > limits.rank) throw unsupported(file, `${what} has rank ${dims.length}, past sds's limit of ${limits.rank} (ONNX_LIMITS.rank)`, 'sds runs CNNs, whose tensors have rank 4 or less');
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw notOnnx(file, `${what} has dims [${dims.join(', ')}]`);
   const count = numelOf(dims);
+  if (count > limits.tensorElements) throw tooLarge(file, `${what} has ${count} elements ([${dims.join(', ')}])`, 'tensorElements', `${limits.tensorElements} elements`);
+  return count;
+}
+
+/** A TensorProto's values: raw_data (little-endian) or the typed repeated fields. */
+export function constTensor(t: InstanceType<typeof onnx.TensorProto> | ReturnType<typeof onnx.TensorProto.decode>, file: string, what: string, budget?: DecodeBudget): ConstTensor {
+  const dims = (t.dims ?? []).map(num);
+  const limits = budget?.limits ?? ONNX_LIMITS;
+  const count = checkDims(dims, file, what, limits);
+  if (budget) {
+    // the values become float32 or JS numbers: at least 4 bytes each, counted before they are decoded
+    budget.bytes += count * 4;
+    if (budget.bytes > limits.initializerBytes) throw tooLarge(file, `its initializers and tensor attributes decode to more than ${formatBytes(limits.initializerBytes)} (at ${what})`, 'initializerBytes', formatBytes(limits.initializerBytes));
+  }
   const dataType = t.dataType ?? 0;
   if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
     throw unsupported(file, `${what} keeps its values in an external file`, 'export with the weights inside the file (torch.onnx.export without external data; the model must be under 2 GB)');
@@ -127,13 +156,13 @@ export function constTensor(t: InstanceType<typeof onnx.TensorProto> | ReturnTyp
 type AttributeProto = ReturnType<typeof onnx.AttributeProto.decode>;
 const AT = onnx.AttributeProto.AttributeType;
 
-function attrValue(a: AttributeProto, file: string, where: string): AttrValue | undefined {
+function attrValue(a: AttributeProto, file: string, where: string, budget: DecodeBudget): AttrValue | undefined {
   const text = (s: Uint8Array | null | undefined) => new TextDecoder().decode(s ?? new Uint8Array());
   switch (a.type) {
     case AT.FLOAT: return a.f ?? 0;
     case AT.INT: return num(a.i);
     case AT.STRING: return text(a.s);
-    case AT.TENSOR: return a.t ? constTensor(a.t as ReturnType<typeof onnx.TensorProto.decode>, file, `attribute ${a.name} of ${where}`) : undefined;
+    case AT.TENSOR: return a.t ? constTensor(a.t as ReturnType<typeof onnx.TensorProto.decode>, file, `attribute ${clip(a.name ?? '')} of ${where}`, budget) : undefined;
     case AT.FLOATS: return [...(a.floats ?? [])];
     case AT.INTS: return (a.ints ?? []).map(num);
     case AT.STRINGS: return (a.strings ?? []).map(text);
@@ -149,9 +178,10 @@ function valueInfo(v: ReturnType<typeof onnx.ValueInfoProto.decode>): OnnxValueI
   };
 }
 
-/** Decodes ONNX bytes; `file` names the file in messages. */
-export function parseOnnx(bytes: Uint8Array, file = 'buffer'): OnnxGraph {
+/** Decodes ONNX bytes; `file` names the file in messages; `limits` are ONNX_LIMITS (lower ones in tests). */
+export function parseOnnx(bytes: Uint8Array, file = 'buffer', limits: OnnxLimits = ONNX_LIMITS): OnnxGraph {
   checkTopLevel(bytes, file);
+  checkWireLimits(bytes, file, limits);
   let model: ReturnType<typeof onnx.ModelProto.decode>;
   try {
     model = onnx.ModelProto.decode(bytes);
@@ -167,15 +197,16 @@ export function parseOnnx(bytes: Uint8Array, file = 'buffer'): OnnxGraph {
   const opset = (model.opsetImport ?? []).filter((o) => !o.domain || o.domain === 'ai.onnx').map((o) => num(o.version))[0];
   if (opset === undefined) throw notOnnx(file, 'it imports no ONNX operator set');
   const initializers = new Map<string, ConstTensor>();
+  const budget: DecodeBudget = { bytes: 0, limits };
   for (const t of g.initializer ?? []) {
     const name = t.name ?? '';
-    initializers.set(name, constTensor(t as ReturnType<typeof onnx.TensorProto.decode>, file, `initializer ${clip(name)}`));
+    initializers.set(name, constTensor(t as ReturnType<typeof onnx.TensorProto.decode>, file, `initializer ${clip(name)}`, budget));
   }
   const nodes: OnnxNode[] = g.node.map((n, index) => {
     const name = n.name || `#${index}`;
     const attrs = new Map<string, AttrValue>();
     for (const a of n.attribute ?? []) {
-      const v = attrValue(a as AttributeProto, file, `node ${clip(name)}`);
+      const v = attrValue(a as AttributeProto, file, `node ${clip(name)}`, budget);
       if (v !== undefined) attrs.set(a.name ?? '', v);
     }
     return { index, name, opType: n.opType ?? '', domain: n.domain ?? '', inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attrs };
