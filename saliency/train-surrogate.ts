@@ -3,7 +3,7 @@
  * hook-point conv's own recorded input (teacher forcing), to reproduce that conv's output.
  * Loss = sum over paths of mean |path(X_i) - Y_i|; Adam exactly as PyTorch's.
  */
-import { tf, type Model, type Tensor, type Tensor4D } from '../models/index.js';
+import { tf, type ForwardHooks, type Model, type Tensor, type Tensor4D } from '../models/index.js';
 import { AdamW } from '../training/adam.js';
 import type { SurrogatePaths } from './variants.js';
 
@@ -21,7 +21,8 @@ export class SurrogateTrainer {
   private readonly params: Map<string, tf.Variable>;
   /** PyTorch's Adam (AdamW without weight decay), the optimiser the demo models train with too. */
   private readonly optimiser: AdamW;
-  private readonly lastBlock: string;
+  /** Where the teacher pass may stop (every hook point runs below it); undefined: the whole model. */
+  private readonly lastBlock: string | undefined;
 
   constructor(
     readonly model: Model,
@@ -34,22 +35,26 @@ export class SurrogateTrainer {
       if (!(p instanceof tf.Variable)) throw new Error(`surrogate parameter ${k} is not trainable: build the paths with trainable: true`);
     }
     this.optimiser = new AdamW(this.params, { ...this.adam, weightDecay: 0 });
-    // all hook points sit in or below the first block of the last stage
-    this.lastBlock = model.layerNames.filter((l) => l.endsWith('_0')).at(-1)!;
+    // native: all hook points sit in or below the first block of the last stage; an imported
+    // graph: at or below the last hook point's own module, when that module is a layer
+    const lastHook = model.hookPoints.at(-1);
+    this.lastBlock = model.layerNames.filter((l) => l.endsWith('_0')).at(-1) ?? (lastHook && model.layerNames.includes(lastHook) ? lastHook : undefined);
   }
 
   /** Each path's teacher input and output on the frozen original model (kept; caller disposes). */
   private record(x: Tensor4D): Map<string, { x: Tensor4D; y: Tensor4D }> {
     const rec = new Map<string, { x: Tensor4D; y: Tensor4D }>();
     tf.tidy(() => {
-      this.model.forwardTo(this.lastBlock, x, {
+      const hooks: ForwardHooks = {
         conv: (conv, v, apply) => {
           const y = apply(v);
           // own references: the model releases its intermediates as soon as they are consumed
           if (this.paths.paths.has(conv.name)) rec.set(conv.name, { x: tf.keep(tf.clone(v)), y: tf.keep(tf.clone(y)) });
           return y;
         },
-      });
+      };
+      if (this.lastBlock) this.model.forwardTo(this.lastBlock, x, hooks);
+      else this.model.forward(x, hooks);
     });
     return rec;
   }

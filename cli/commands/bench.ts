@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { POOL_WORKLOADS, soak, timeOnPool } from '../../bench/workloads.js';
 import { benchWholeSlide } from '../../bench/whole-slide.js';
+import { prepareOnnxWorkload } from '../../bench/onnx-workload.js';
 import { benchTileLatency, tileLatencyMarkdown } from '../../bench/tile-latency.js';
 import { benchRegions, regionBenchSlides } from '../../bench/regions.js';
 import { initEngine } from '../../models/index.js';
@@ -34,6 +35,8 @@ export const benchCommand = defineCommand({
     if (o.regions && !o.only) return benchRegionsCommand(o['regions-from'], o.json);
     const engine = await initEngine({ engine: o.backend });
     const names = o.only ? splitList(o.only) : POOL_WORKLOADS.map((w) => w.name);
+    // an ONNX row is a ratio to its native row: measured in the same run
+    for (const w of POOL_WORKLOADS) if (w.onnxOf && names.includes(w.name) && !names.includes(w.onnxOf)) names.push(w.onnxOf);
     const workers = o.workers ?? (os.availableParallelism?.() ?? os.cpus().length);
     for (const n of names) if (!POOL_WORKLOADS.some((w) => w.name === n)) throw new SdsError('BAD_ARGUMENT', `unknown workload "${n}"`, { suggestion: `use ${POOL_WORKLOADS.map((w) => w.name).join(', ')}` });
     let torch: Record<string, number> = {};
@@ -41,20 +44,40 @@ export const benchCommand = defineCommand({
     process.stderr.write(`sds: ${engine} engine, ${workers} worker(s) on ${os.cpus().length} core(s), ${o.reps} timed batch(es) per worker${torch.threads ? `; PyTorch ${torch.torch} with ${torch.threads} threads` : ''}\n`);
     const results: Record<string, number> = {};
     const rows: string[][] = [];
+    const onnxLines: string[] = [];
     for (const w of POOL_WORKLOADS.filter((x) => names.includes(x.name))) {
       process.stderr.write(`sds: ${w.name} ...\n`);
       let ms: number;
+      // the ONNX row: torchvision's network exported by torch.onnx (skipped, saying why, without PyTorch)
+      const onnx = w.onnxOf ? await prepareOnnxWorkload(w) : undefined;
+      if (onnx && 'skipped' in onnx) {
+        rows.push([w.name, engine, `skipped: ${onnx.skipped}`, '', '', '']);
+        continue;
+      }
       try {
-        ms = await timeOnPool(w, workers, o.reps, o.backend);
+        ms = await timeOnPool(w, workers, o.reps, o.backend, onnx?.spec);
       } catch (err) {
         rows.push([w.name, engine, `failed: ${(err as Error).message.split('\n')[0]}`, '', '', '']);
         continue;
+      } finally {
+        onnx?.dispose();
       }
       results[w.name] = ms;
-      const t = torch[w.name];
+      const t = torch[w.onnxOf ?? w.name];
       rows.push([w.name, engine, ms.toFixed(1), (1000 / ms).toFixed(2), t === undefined ? '-' : t.toFixed(1), t === undefined ? '-' : `${(ms / t).toFixed(2)}x`]);
+      const before = w.onnxOf ? results[w.onnxOf] : undefined;
+      if (w.onnxOf && before !== undefined) {
+        // the native row once more after the ONNX one (native, ONNX, native): the ratio to their
+        // mean cancels a drift of the machine's speed across the two rows
+        process.stderr.write(`sds: ${w.onnxOf} again, for the ratio ...\n`);
+        const after = await timeOnPool(POOL_WORKLOADS.find((x) => x.name === w.onnxOf)!, workers, o.reps, o.backend).catch(() => before);
+        const native = (before + after) / 2;
+        results[`${w.name}_vs_native`] = ms / native;
+        onnxLines.push(`${w.name}: ${(1000 / ms).toFixed(2)} patches/s (${ms.toFixed(1)} ms/patch); native ${w.onnxOf}: ${(1000 / native).toFixed(2)} patches/s (${before.toFixed(1)} before, ${after.toFixed(1)} after); ONNX / native time ${(ms / native).toFixed(2)}x (issue #16 target: within 1.2x)`);
+      }
     }
     printTable(['workload', `engine x${workers}`, 'ms/patch', 'patches/s', 'PyTorch ms/patch', 'ratio'], rows);
+    if (onnxLines.length) process.stdout.write(`\nONNX import (torchvision's network exported by torch.onnx, BatchNorm nodes kept) beside the native architecture, same run\n${onnxLines.join('\n')}\n`);
     if (o.soak) {
       const progress = new Progress('patches', o.soak);
       const s = await soak(100, o.soak, (d) => progress.update(Math.min(d, o.soak!)));
