@@ -5,7 +5,7 @@
  * not (safetensors, zip, pickle): a protobuf has no magic number.
  */
 import { open as openFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { basename, extname } from 'node:path';
 import { buildModel } from './arch.js';
 import { SdsError } from '../core/errors.js';
 import type { Model, Normalization } from './model.js';
@@ -69,7 +69,15 @@ export async function openModelFile(path: string, options: { arch?: string; norm
     };
   }
   if (await isOnnxFile(path)) {
-    return { model: new OnnxModel(await readOnnx(path), { normalization: options.normalization ?? 'imagenet' }), metadata: {} };
+    const model = new OnnxModel(await readOnnx(path), { normalization: options.normalization ?? 'imagenet' });
+    const channels = model.inputDims[0];
+    if (typeof channels === 'number' && channels !== 3) {
+      model.dispose();
+      throw new SdsError('WEIGHTS_UNSUPPORTED', `${basename(path)}: the model takes ${channels} input channels; sds explains models of RGB slide patches (3 channels)`, {
+        suggestion: 'export the model with its (N, 3, H, W) image input',
+      });
+    }
+    return { model, metadata: {} };
   }
   const w = await loadWeights(path);
   // an explicit arch wins over the one the weights' metadata records (sds_arch)

@@ -10,9 +10,11 @@ import { SdsError } from '../core/errors.js';
 import type { ModelSpec } from '../contracts/index.js';
 import { isArch } from './arch.js';
 import { openModelFile, type OpenedModel } from './model-file.js';
+import { OnnxModel } from './onnx/executor.js';
 import { readWsinferFolder, WSINFER_CONFIG } from './wsinfer.js';
 import { ANALYSIS_DEFAULTS } from '../contracts/index.js';
 import { graphCalibration, type Calibration } from './engine-memory.js';
+type ProfileInfo = Awaited<ReturnType<typeof tf.profile>>;
 import { ARCHS, type ModelArch, type Model, type ModelKind, type Normalization } from './model.js';
 import { randomModel } from './random-init.js';
 import { tf, type Tensor4D } from './tf.js';
@@ -66,6 +68,8 @@ export interface ModelDescription {
   deepLiftObstacle?: string;
   /** what the model's own configuration asks for (WSInfer config.json): patch side and microns per pixel */
   recommended?: { patch: number; mpp?: number };
+  /** the only patch side the model runs at (an imported graph with fixed dims), else absent */
+  fixedPatch?: number;
   /** engine memory of an imported graph, from its measured activations (models/engine-memory.ts) */
   memory?: Calibration;
 }
@@ -103,18 +107,21 @@ export async function describeModel(spec: ModelSpec): Promise<ModelDescription> 
 async function measure(spec: ModelSpec, identity: string): Promise<ModelDescription> {
   const { model, metadata, recommended } = await open(spec);
   try {
-    const scales = new Map<string, number>();
-    if (model.layerNames.includes('input')) scales.set('input', 1);
-    const profile = await tf.profile(() =>
-      tf.tidy(() => {
-        model.forward(tf.zeros([1, PROBE, PROBE, 3]) as Tensor4D, {
-          layer: (name, y) => {
-            scales.set(name, PROBE / y.shape[1]);
-            return y;
-          },
-        });
-      }),
-    );
+    // layer scales from a 256 px probe; an imported graph that only runs at its export size (a
+    // Reshape to fixed dims) is measured there, and analyses must use that patch size
+    const fixed = model instanceof OnnxModel ? model.declaredSide() : undefined;
+    let probe = PROBE;
+    let scales: Map<string, number>;
+    let profile: ProfileInfo;
+    try {
+      ({ scales, profile } = await probeScales(model, probe));
+    } catch (err) {
+      if (fixed === undefined || fixed === PROBE) throw runError(model, PROBE, err);
+      probe = fixed;
+      ({ scales, profile } = await probeScales(model, probe).catch((e: unknown) => {
+        throw runError(model, fixed, e);
+      }));
+    }
     const layers = [...model.layerNames];
     const names = metadata.classes?.split(',').map((c) => c.trim().replace(/[^A-Za-z0-9._-]+/g, '_'));
     const usable = names && names.length === model.numClasses && names.every((n) => n && n !== '.' && n !== '..') && new Set(names).size === names.length;
@@ -130,12 +137,39 @@ async function measure(spec: ModelSpec, identity: string): Promise<ModelDescript
       identity,
       defaultLayers: defaultLayers(layers, scales),
       ...(model.deepLiftObstacle ? { deepLiftObstacle: model.deepLiftObstacle } : {}),
-      ...(recommended ? { recommended } : {}),
-      ...(model.arch === 'onnx' ? { memory: graphCalibration(profile.kernels.reduce((a, k) => a + Math.max(0, k.bytesAdded), 0), PROBE) } : {}),
+      ...(recommended ? { recommended } : probe !== PROBE ? { recommended: { patch: probe } } : {}),
+      ...(probe !== PROBE ? { fixedPatch: probe } : {}),
+      ...(model.arch === 'onnx' ? { memory: graphCalibration(profile.kernels.reduce((a, k) => a + Math.max(0, k.bytesAdded), 0), probe) } : {}),
     };
   } finally {
     model.dispose();
   }
+}
+
+/** One forward pass at `side` px: input pixels per value of each layer, and what the pass allocated. */
+async function probeScales(model: Model, side: number): Promise<{ scales: Map<string, number>; profile: ProfileInfo }> {
+  const scales = new Map<string, number>();
+  if (model.layerNames.includes('input')) scales.set('input', 1);
+  const profile = await tf.profile(() =>
+    tf.tidy(() => {
+      model.forward(tf.zeros([1, side, side, 3]) as Tensor4D, {
+        layer: (name, y) => {
+          scales.set(name, side / y.shape[1]);
+          return y;
+        },
+      });
+    }),
+  );
+  return { scales, profile };
+}
+
+/** A probe pass that failed, as the model's problem (the engine's words inside). */
+function runError(model: Model, side: number, err: unknown): SdsError {
+  if (err instanceof SdsError) return err;
+  return new SdsError('WEIGHTS_UNSUPPORTED', `the model does not run on a ${side} px RGB patch: ${(err as Error).message}`, {
+    suggestion: 'sds runs image models on (N, 3, H, W) patches; export the model with a dynamic or 256 px input',
+    cause: err,
+  });
 }
 
 /**

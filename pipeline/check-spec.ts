@@ -22,6 +22,9 @@ export function checkSpec(model: ModelDescription, spec: Pick<AnalysisSpec, 'lay
   }
   if (spec.variants.includes('surrogate') && !spec.surrogate && model.hookPoints.length > 1) throw bad('variants', 'the surrogate variant needs surrogate paths', 'give the surrogate weights (sds train-surrogate makes them), or leave out "surrogate"');
   if (spec.target !== undefined && spec.target >= model.numClasses) throw bad('target', `class ${spec.target} does not exist (the model has ${model.numClasses})`, `use 0..${model.numClasses - 1}`);
+  if (model.fixedPatch !== undefined && spec.patch !== model.fixedPatch) {
+    throw bad('patch', `the model runs only on ${model.fixedPatch} px patches (its ONNX graph has fixed dimensions), not ${spec.patch}`, `use patch ${model.fixedPatch}, or export the model with dynamic height and width`);
+  }
   const stride = spec.patch - spec.overlap;
   if (stride <= 0) throw bad('overlap', `${spec.overlap} must be smaller than patch ${spec.patch}`);
   for (const l of spec.layers) {

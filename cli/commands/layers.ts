@@ -17,7 +17,7 @@ export const layersCommand = defineCommand({
   usage: 'sds layers <weights> [--arch A] [--patch N] [--json]',
   schema: z.object({
     arch: opt.string('A', 'architecture of a state_dict (default: inferred from its keys)').optional(),
-    patch: opt.int('N', 'input side the shapes are given for (default 256)').min(16).max(4096).default(256),
+    patch: opt.int('N', "input side the shapes are given for (default 256, or the model's fixed size)").min(16).max(4096).optional(),
     json: opt.flag('print JSON instead of tables'),
     ...BACKEND_OPTION,
   }),
@@ -28,11 +28,12 @@ export const layersCommand = defineCommand({
     const spec = modelSpecFromArgs(weights, o.arch);
     const d = await describeModel(spec);
     const model = await openModel(spec);
+    const patch = o.patch ?? d.fixedPatch ?? 256;
     try {
-      const shapes = new Map<string, number[]>([['input', [3, o.patch, o.patch]]]);
+      const shapes = new Map<string, number[]>([['input', [3, patch, patch]]]);
       try {
         tf.tidy(() => {
-          model.forward(tf.zeros([1, o.patch, o.patch, 3]) as Tensor4D, {
+          model.forward(tf.zeros([1, patch, patch, 3]) as Tensor4D, {
             layer: (name, y) => {
               shapes.set(name, [y.shape[3], y.shape[1], y.shape[2]]);
               return y;
@@ -40,7 +41,7 @@ export const layersCommand = defineCommand({
           });
         });
       } catch (cause) {
-        throw new SdsError('BAD_INPUT', `the model does not run on ${o.patch} px inputs: ${(cause as Error).message}`, { suggestion: 'give the --patch it was exported for', cause });
+        throw new SdsError('BAD_INPUT', `the model does not run on ${patch} px inputs: ${(cause as Error).message}`, { suggestion: 'give the --patch it was exported for', cause });
       }
       const hookPoints = d.hookPoints.map((name) => {
         const c = model.convs.get(name)!;
@@ -48,13 +49,13 @@ export const layersCommand = defineCommand({
       });
       const layers = d.layers.map((name) => ({ name, shape: shapes.get(name) ?? null, scale: d.scales.get(name) ?? null, default: d.defaultLayers.includes(name) }));
       if (o.json) {
-        const out = { weights, arch: d.arch, kind: d.kind, classes: d.numClasses, classNames: d.classNames ?? null, normalization: d.normalization, patch: o.patch, layers, hookPoints, defaultLayers: d.defaultLayers, deeplift: d.deepLiftObstacle ? `not available: ${d.deepLiftObstacle}` : 'available', recommended: d.recommended ?? null };
+        const out = { weights, arch: d.arch, kind: d.kind, classes: d.numClasses, classNames: d.classNames ?? null, normalization: d.normalization, patch: patch, layers, hookPoints, defaultLayers: d.defaultLayers, deeplift: d.deepLiftObstacle ? `not available: ${d.deepLiftObstacle}` : 'available', recommended: d.recommended ?? null };
         process.stdout.write(`${JSON.stringify(out, null, 1)}\n`);
         return 0;
       }
       process.stdout.write(`${weights}: ${d.arch === 'onnx' ? 'ONNX graph' : d.arch}, ${d.kind}, ${d.numClasses} class${d.numClasses === 1 ? '' : 'es'}${d.classNames ? ` (${d.classNames.join(', ')})` : ''}, input normalization ${typeof d.normalization === 'string' ? d.normalization : 'from its config'}\n\n`);
       printTable(
-        ['layer', `shape at ${o.patch} px (C x h x w)`, 'px per value', 'default'],
+        ['layer', `shape at ${patch} px (C x h x w)`, 'px per value', 'default'],
         layers.map((l) => [l.name, l.shape ? l.shape.join(' x ') : '-', l.scale === null ? '-' : String(+l.scale.toFixed(3)), l.default ? 'yes' : '']),
       );
       process.stdout.write('\n');
@@ -63,7 +64,8 @@ export const layersCommand = defineCommand({
         hookPoints.map((h) => [h.name, `${h.inChannels} -> ${h.outChannels}`, h.smoothedBy.join(', ')]),
       );
       process.stdout.write(`\nDeepLift: ${d.deepLiftObstacle ? `not available (Rescale covers ReLU networks; this one has ${d.deepLiftObstacle})` : 'available'}\n`);
-      if (d.recommended) process.stdout.write(`The model's configuration asks for ${d.recommended.patch} px patches${d.recommended.mpp ? ` at ${d.recommended.mpp} µm/px` : ''}; analyze and batch use them unless --patch / --mpp / --level are given.\n`);
+      if (d.fixedPatch) process.stdout.write(`The graph has fixed dimensions: it runs on ${d.fixedPatch} px patches only.\n`);
+      if (d.recommended && !d.fixedPatch) process.stdout.write(`The model's configuration asks for ${d.recommended.patch} px patches${d.recommended.mpp ? ` at ${d.recommended.mpp} µm/px` : ''}; analyze and batch use them unless --patch / --mpp / --level are given.\n`);
       return 0;
     } finally {
       model.dispose();

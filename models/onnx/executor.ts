@@ -185,6 +185,12 @@ export class OnnxModel implements Model {
     return { kind, numClasses, layers: this.modules.map((l) => l.name).filter((l) => spatial.has(l)), dtypes };
   }
 
+  /** The square input side the file declares (its export size), when it declares numbers. */
+  declaredSide(): number | undefined {
+    const [, h, w] = this.inputDims;
+    return typeof h === 'number' && h === w && h > 0 ? h : undefined;
+  }
+
   /** The ONNX tensor holding a module's output (any module, spatial or not). */
   layerTensor(name: string): string {
     const l = this.modules.find((x) => x.name === name);
