@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeModel, initEngine, nchwToNhwc, normalizeRgb, openModel, tf, type Tensor4D } from '../../models/index.js';
 import { OnnxModel, readOnnx } from '../../models/onnx/index.js';
 import { relErr, SHARED } from '../support/shared.js';
+import { writeWsinferFolder } from '../support/wsinfer-folder.js';
 
 const ONNX = `${SHARED}fixtures/onnx-reference/mobilenet_v3_small_c4.onnx`;
 const present = existsSync(ONNX);
@@ -24,18 +25,7 @@ describe.skipIf(!present)('a WSInfer model folder as a model', () => {
 
   beforeAll(async () => {
     await initEngine({ announce: false });
-    mkdirSync(folder);
-    copyFileSync(ONNX, join(folder, 'model.onnx'));
-    const config = {
-      spec_version: '1.0',
-      architecture: 'mobilenet_v3_small',
-      num_classes: 4,
-      class_names: ['Other', 'Tumor', 'Necrosis', 'Stroma'],
-      patch_size_pixels: 350,
-      spacing_um_px: 0.25,
-      transform: [{ name: 'Resize', arguments: { size: 224 } }, { name: 'ToTensor' }, { name: 'Normalize', arguments: { mean, std } }],
-    };
-    writeFileSync(join(folder, 'config.json'), JSON.stringify(config));
+    writeWsinferFolder(folder, ONNX, 'model.onnx', { classNames: ['Other', 'Tumor', 'Necrosis', 'Stroma'], resize: 224, mean, std });
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 

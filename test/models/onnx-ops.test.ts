@@ -15,21 +15,11 @@ import { initEngine, nchwToNhwc, nhwcToNchw, readSafetensors, tf, type HostTenso
 import { OnnxModel, parseOnnx, readOnnx, SUPPORTED_OPS } from '../../models/onnx/index.js';
 import { ONNX_LIMITS } from '../../models/weights/limits.js';
 import { relErr } from '../support/shared.js';
+import { sdsError } from '../support/sds-error.js';
 
 const DIR = fileURLToPath(new URL('../fixtures/onnx-ops/', import.meta.url));
 const MODELS = ['legacy_o9', 'ops_net_o11', 'ops_net_o14', 'tensor_ops_o11', 'tensor_ops_o13', 'unet_o17'] as const;
 const { onnx } = onnxProto;
-
-/** Catches the SdsError `f` throws. */
-async function sdsError(f: () => unknown): Promise<SdsError> {
-  try {
-    await f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SdsError);
-    return err as SdsError;
-  }
-  throw new Error('expected an SdsError');
-}
 
 /** Host NCHW (or 2-D) data as the engine's layout. */
 function toEngine(t: HostTensor, batch?: number): tf.Tensor {

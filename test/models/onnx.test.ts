@@ -10,6 +10,7 @@ import { SdsError } from '../../core/errors.js';
 import { initEngine, nchwToNhwc, nhwcToNchw, readSafetensors, tf } from '../../models/index.js';
 import { OnnxModel, parseOnnx, readOnnx } from '../../models/onnx/index.js';
 import { relErr, SHARED } from '../support/shared.js';
+import { sdsError } from '../support/sds-error.js';
 
 const DIR = `${SHARED}fixtures/onnx-reference/`;
 const hasOnnxFixtures = existsSync(`${DIR}vgg_small_bn_c2.onnx`);
@@ -26,17 +27,6 @@ interface Sidecar {
 const { onnx } = onnxProto;
 
 const side = (name: string) => JSON.parse(readFileSync(`${DIR}${name}.json`, 'utf8')) as Sidecar;
-
-/** Catches the SdsError `f` throws. */
-async function sdsError(f: () => unknown): Promise<SdsError> {
-  try {
-    await f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SdsError);
-    return err as SdsError;
-  }
-  throw new Error('expected an SdsError');
-}
 
 describe.skipIf(!hasOnnxFixtures)('ONNX executor reproduces the PyTorch reference (fixtures/onnx-reference)', () => {
   beforeAll(async () => {

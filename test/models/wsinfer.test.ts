@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SdsError } from '../../core/errors.js';
 import { isWsinferFolder, readWsinferFolder } from '../../models/wsinfer.js';
+import { sdsError } from '../support/sds-error.js';
 
 /** config.json of the zoo's breast-tumor-resnet34.tcga-brca (as in WSInfer's tests/test_all.py). */
 const BREAST_TUMOR = {
@@ -40,16 +41,6 @@ function folder(files: Record<string, unknown>): string {
 }
 const zoo = (config: unknown, weights: Record<string, string> = { 'torchscript_model.pt': 'weights' }) => folder({ 'config.json': config, ...weights });
 const withTransform = (transform: unknown[]) => ({ ...BREAST_TUMOR, transform });
-
-async function sdsError(p: Promise<unknown>): Promise<SdsError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(SdsError);
-    return err as SdsError;
-  }
-  throw new Error('expected an SdsError');
-}
 
 beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'sds-wsinfer-'));

@@ -3,13 +3,14 @@
  * listed with their own layers (module paths), default layers and patch size, and an analysis job
  * on the ONNX model runs to `done` with overlays named by module path, as a native model's would.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type JobStatus, type ModelInfo, type SdsServer, type SlideDetail } from '../../server/index.js';
 import { tissuePattern, writeTiff } from '../support/server-helpers.js';
 import { SHARED } from '../support/shared.js';
+import { writeWsinferFolder } from '../support/wsinfer-folder.js';
 
 const DIR = `${SHARED}fixtures/onnx-reference/`;
 const present = existsSync(`${DIR}vgg_small_bn_c2.onnx`);
@@ -25,17 +26,7 @@ describe.skipIf(!present)('sds server: ONNX models and WSInfer model folders', (
     mkdirSync(join(root, 'models', 'breast-mobilenet'), { recursive: true });
     await writeTiff(join(root, 'slides', 'tissue.tif'), tissuePattern(256, 256), 256, 256);
     copyFileSync(`${DIR}vgg_small_bn_c2.onnx`, join(root, 'models', 'vgg.onnx'));
-    copyFileSync(`${DIR}mobilenet_v3_small_c4.onnx`, join(root, 'models', 'breast-mobilenet', 'model.onnx'));
-    const config = {
-      spec_version: '1.0',
-      architecture: 'mobilenet_v3_small',
-      num_classes: 4,
-      class_names: ['stroma', 'tumor', 'necrosis', 'lymphocytes'],
-      patch_size_pixels: 350,
-      spacing_um_px: 0.25,
-      transform: [{ name: 'Resize', arguments: { size: 224 } }, { name: 'ToTensor' }, { name: 'Normalize', arguments: { mean: [0.7, 0.55, 0.65], std: [0.1, 0.15, 0.1] } }],
-    };
-    writeFileSync(join(root, 'models', 'breast-mobilenet', 'config.json'), JSON.stringify(config));
+    writeWsinferFolder(join(root, 'models', 'breast-mobilenet'), `${DIR}mobilenet_v3_small_c4.onnx`, 'model.onnx', { classNames: ['stroma', 'tumor', 'necrosis', 'lymphocytes'], resize: 224, mean: [0.7, 0.55, 0.65], std: [0.1, 0.15, 0.1] });
     server = createServer({ slides: [join(root, 'slides')], models: join(root, 'models'), results: join(root, 'results'), port: 0, rescanMs: 0, workers: 1, batch: 4 }, () => undefined);
     base = (await server.listen()).url;
   });

@@ -5,7 +5,7 @@
  * on the ONNX model runs to done and its overlay (named by module path) is shown. Screenshots in
  * test-output/e2e/onnx-*.png.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -14,6 +14,7 @@ import type { ModelInfo } from '../../contracts/index.js';
 import { createServer, type SdsServer } from '../../server/index.js';
 import { tissuePattern, writeTiff } from '../support/server-helpers.js';
 import { SHARED } from '../support/shared.js';
+import { writeWsinferFolder } from '../support/wsinfer-folder.js';
 
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p): p is string => !!p && existsSync(p));
 const DIR = `${SHARED}fixtures/onnx-reference/`;
@@ -43,17 +44,7 @@ describe.skipIf(!CHROMIUM || !present)('viewer: ONNX models in the analysis form
     mkdirSync(join(root, 'models', 'breast'), { recursive: true });
     await writeTiff(join(root, 'slides', 'tissue.tif'), tissuePattern(512, 512), 512, 512);
     copyFileSync(`${DIR}vgg_small_bn_c2.onnx`, join(root, 'models', 'vgg.onnx'));
-    copyFileSync(`${DIR}mobilenet_v3_small_c4.onnx`, join(root, 'models', 'breast', 'model.onnx'));
-    const config = {
-      spec_version: '1.0',
-      architecture: 'mobilenet_v3_small',
-      num_classes: 4,
-      class_names: ['Other', 'Tumor', 'Necrosis', 'Stroma'],
-      patch_size_pixels: 350,
-      spacing_um_px: 0.25,
-      transform: [{ name: 'Resize', arguments: { size: 224 } }, { name: 'ToTensor' }, { name: 'Normalize', arguments: { mean: [0.7, 0.55, 0.65], std: [0.1, 0.15, 0.1] } }],
-    };
-    writeFileSync(join(root, 'models', 'breast', 'config.json'), JSON.stringify(config));
+    writeWsinferFolder(join(root, 'models', 'breast'), `${DIR}mobilenet_v3_small_c4.onnx`, 'model.onnx', { classNames: ['Other', 'Tumor', 'Necrosis', 'Stroma'], resize: 224, mean: [0.7, 0.55, 0.65], std: [0.1, 0.15, 0.1] });
     server = createServer({ slides: [join(root, 'slides')], models: join(root, 'models'), results: join(root, 'results'), workers: 1, batch: 4 }, () => undefined);
     base = (await server.listen(0, '127.0.0.1')).url;
     models = (await (await fetch(`${base}api/models`)).json()) as ModelInfo[];

@@ -19,23 +19,13 @@ import { buildModel, initEngine, predictBatch, readSafetensors, tf } from '../..
 import { OnnxModel, readOnnx } from '../../../models/onnx/index.js';
 import { loadWeights } from '../../../models/weights/load.js';
 import { FIXTURES, hasFixtures, relErr } from '../../support/shared.js';
+import { sdsError } from '../../support/sds-error.js';
 
 const PYTHON = '/usr/bin/python3';
 const HERE = fileURLToPath(new URL('../../fixtures/torchscript/', import.meta.url));
 const TWO_CONV = `${HERE}two_conv.pt`;
 const haveTorch = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { stdio: 'ignore' }).status === 0;
 if (!haveTorch) console.warn(`[sds tests] ${PYTHON} with torch + torchvision is absent: the TorchScript tests against PyTorch-written archives are skipped`);
-
-/** The SdsError `f` rejects with. */
-async function sdsError(f: () => Promise<unknown>): Promise<SdsError> {
-  try {
-    await f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SdsError);
-    return err as SdsError;
-  }
-  throw new Error('expected an SdsError');
-}
 
 /** The line the refusal promises, for an archive at `path` whose ONNX file goes to `onnx`. */
 const exportLine = (path: string, onnx: string) =>
