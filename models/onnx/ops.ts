@@ -14,7 +14,7 @@ import { customUnary, tf, type Tensor, type Tensor4D } from '../tf.js';
 import { depthwiseConstant, rotatedDepthwiseFilter } from './depthwise.js';
 import { Attrs, type ConstTensor, type OnnxGraph, type OnnxNode } from './graph.js';
 import { unsupported } from './proto.js';
-import { convGeometry, modulePath, type OnnxHookPoint } from './scope.js';
+import { convGeometry, modulePath, nodeLayerName, type OnnxHookPoint } from './scope.js';
 import { hostCan } from './host.js';
 import { compileClip, compileDropout, compileHardSwish, compileLeakyRelu, compilePow, compileSoftmax, compileUnary } from './ops-elementwise.js';
 import { compileMatMul, compileReduce } from './ops-linear.js';
@@ -155,7 +155,7 @@ function compileConv(n: OnnxNode, ctx: CompileContext): OnnxConv {
   const module = modulePath(n.name);
   const shared = !module || ctx.graph.nodes.some((o) => o !== n && o.opType === 'Conv' && modulePath(o.name) === module);
   return {
-    name: shared ? n.name : module,
+    name: shared ? nodeLayerName(n.name) : module,
     module: module || n.name,
     node: n.name,
     weight: n.inputs[1]!,

@@ -62,7 +62,24 @@ export function findLayers(g: OnnxGraph): LayerInfo[] {
   }
   found.sort((a, b) => a.at - b.at || a.depth - b.depth);
   const input = g.inputs[0]!.name;
+  // no module scopes (a graph exported from a frozen TorchScript module, or written by another
+  // tool): every node's output is a layer, named by the node
+  if (!found.length) {
+    const seen = new Set<string>();
+    for (const n of g.nodes) {
+      const name = nodeLayerName(n.name || n.outputs[0] || `node${n.index}`);
+      if (n.outputs[0] && !seen.has(name)) {
+        seen.add(name);
+        found.push({ name, tensor: n.outputs[0], node: n.name, at: n.index, depth: 0 });
+      }
+    }
+  }
   return [{ name: 'input', tensor: input }, ...found.map(({ name, tensor, node }) => ({ name, tensor, node }))];
+}
+
+/** A node name as a layer name (`/Relu_1` -> `Relu_1`, `/a/b/Conv` -> `a.b.Conv`): what `--layers` accepts. */
+export function nodeLayerName(node: string): string {
+  return node.replace(/^\/+/, '').replace(/\//g, '.').replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64) || 'node';
 }
 
 /** A stride-2 convolution (SPEC 2), in the terms of the sidecar JSON of the ONNX fixtures. */

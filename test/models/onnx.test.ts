@@ -127,7 +127,7 @@ describe('ONNX import errors (no fixtures needed)', () => {
   });
 
   /** A tiny model: input x (N,3,4,4) -> Relu -> <op> -> y. */
-  function tinyModel(opType: string): Uint8Array {
+  function tinyModel(opType: string, names = ['/body/Relu', '/head/Fancy']): Uint8Array {
     const dim = (v: number | string) => (typeof v === 'number' ? { dimValue: v } : { dimParam: v });
     const info = (name: string, dims: (number | string)[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map(dim) } } } });
     return onnx.ModelProto.encode({
@@ -136,8 +136,8 @@ describe('ONNX import errors (no fixtures needed)', () => {
       graph: {
         name: 'tiny',
         node: [
-          { name: '/body/Relu', opType: 'Relu', input: ['x'], output: ['/body/Relu_output_0'] },
-          { name: '/head/Fancy', opType, input: ['/body/Relu_output_0'], output: ['y'] },
+          { name: names[0], opType: 'Relu', input: ['x'], output: ['/body/Relu_output_0'] },
+          { name: names[1], opType, input: ['/body/Relu_output_0'], output: ['y'] },
         ],
         input: [info('x', ['batch', 3, 4, 4])],
         output: [info('y', ['batch', 3, 4, 4])],
@@ -168,6 +168,15 @@ describe('ONNX import errors (no fixtures needed)', () => {
       model.dispose();
     }
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a graph without module scopes (a frozen TorchScript export) names its layers by node', () => {
+    const model = new OnnxModel(parseOnnx(tinyModel('Sigmoid', ['Relu_0', '/Sigmoid_1']), 'flat.onnx'));
+    try {
+      expect(model.layerNames).toEqual(['input', 'Relu_0', 'Sigmoid_1']);
+    } finally {
+      model.dispose();
+    }
   });
 
   it('a truncated or foreign buffer is refused with the right code', async () => {
