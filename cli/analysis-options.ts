@@ -3,9 +3,11 @@
  * validated by the contract's own field schema and defaulted by the contract (help texts quote
  * ANALYSIS_DEFAULTS), so `analyze`, `batch` and the queue agree with the server's form.
  */
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ANALYSIS_DEFAULTS as D, analysisSpecSchema, layerListSchema, MAP_METHODS, mapMethodListSchema, parseContract, patchSchema, overlapSchema, slideAnalysisSchema, variantListSchema, type SlideAnalysisOptions } from '../contracts/index.js';
-import { describeModel, modelSpecFromArgs } from '../models/index.js';
+import { describeModel, isWsinferFolder, modelSpecFromArgs } from '../models/index.js';
+import { readRoi } from '../slide/roi.js';
 import { opt } from './args.js';
 import { MODEL_OPTIONS } from './common-options.js';
 import { splitList } from './list.js';
@@ -27,6 +29,7 @@ export const ANALYSIS_OPTIONS = {
   'no-outputs': opt.flag("skip the overlays of the model's own class probabilities"),
   overlap: opt.int('N', `pixels shared by neighbouring patches, blended (default ${D.overlap})`).pipe(overlapSchema).optional(),
   batch: opt.int('N', `patches per worker task (default ${D.batch})`).pipe(spec.batch.unwrap()).optional(),
+  roi: opt.string('FILE', "GeoJSON regions (QuPath: Export objects as GeoJSON, level-0 pixels; holes allowed): analyse only the tissue patches whose centre lies inside them").optional(),
 };
 
 const flags = z.object(ANALYSIS_OPTIONS);
@@ -38,13 +41,21 @@ type AnalysisFlags = z.output<typeof flags>;
  * and a WSInfer model's patch size and resolution. The engine must be initialised.
  */
 export async function slideAnalysisFromFlags(o: AnalysisFlags & { out: string }): Promise<SlideAnalysisOptions> {
-  const { weights, arch, 'no-outputs': noOutputs, ...rest } = o;
+  const { weights, arch, 'no-outputs': noOutputs, roi, ...rest } = o;
   const model = modelSpecFromArgs(weights, arch);
-  const d = await describeModel(model);
-  const fromModel = {
-    ...(o.layers ? {} : { layers: d.defaultLayers }),
-    ...(o.patch === undefined && d.recommended ? { patch: d.recommended.patch } : {}),
-    ...(o.mpp === undefined && o.level === undefined && d.recommended?.mpp ? { mpp: d.recommended.mpp } : {}),
-  };
-  return parseContract(slideAnalysisSchema, { ...rest, ...fromModel, model, outputs: !noOutputs }, 'analysis');
+  // absolute, so queue workers elsewhere find it; read now so a bad file is refused before any slide is opened
+  const roiPath = roi === undefined ? undefined : resolve(roi);
+  if (roiPath) await readRoi(roiPath);
+  // the model is only described (one probe pass) when it has something to add: default layers, or a
+  // model folder's patch geometry
+  const folder = model.kind === 'file' && (await isWsinferFolder(model.weights));
+  const d = !o.layers || folder ? await describeModel(model) : undefined;
+  const fromModel = d
+    ? {
+        ...(o.layers ? {} : { layers: d.defaultLayers }),
+        ...(o.patch === undefined && d.recommended ? { patch: d.recommended.patch } : {}),
+        ...(o.mpp === undefined && o.level === undefined && d.recommended?.mpp ? { mpp: d.recommended.mpp } : {}),
+      }
+    : {};
+  return parseContract(slideAnalysisSchema, { ...rest, ...fromModel, model, outputs: !noOutputs, ...(roiPath ? { roi: roiPath } : {}) }, 'analysis');
 }

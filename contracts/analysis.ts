@@ -58,6 +58,14 @@ export const analysisSpecSchema = z.object({
   outputs: z.boolean().default(ANALYSIS_DEFAULTS.outputs),
   /** Integrated Gradients steps */
   steps: z.number().int().min(1).max(10_000).default(ANALYSIS_DEFAULTS.steps),
+  /**
+   * regions of interest: the path of a GeoJSON file (QuPath's annotation export, contracts/roi.ts);
+   * only tissue patches whose centre lies inside them are analysed. A path, not the geometry: queue
+   * payloads and manifests stay small, and the file is read when the slide is planned (on every
+   * machine at the same path, like the weights); the plan's fingerprint and the manifest's record
+   * carry a digest of its regions, so a changed file is another analysis.
+   */
+  roi: z.string().min(1).optional(),
 });
 
 export type AnalysisSpec = z.output<typeof analysisSpecSchema>;

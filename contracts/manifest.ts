@@ -37,7 +37,11 @@ const mppSchema = z.object({ x: z.number().positive(), y: z.number().positive() 
  * of the weights answered (`modelIdentity`): a rerun with other settings is told apart from a
  * finished one. Optional: manifests written before it lack it.
  */
-export const analysisRecordSchema = analysisSpecSchema.extend({ modelIdentity: z.string() });
+export const analysisRecordSchema = analysisSpecSchema.extend({
+  modelIdentity: z.string(),
+  /** with `roi` (then an absolute path): a digest of its regions (slide/roi.ts roiIdentity), so an ROI used is recorded and a changed one told apart */
+  roiIdentity: z.string().optional(),
+});
 export type AnalysisRecord = z.output<typeof analysisRecordSchema>;
 
 export const manifestSchema = z.looseObject({

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { SdsError } from '../core/errors.js';
 import { MANIFEST_FILE, manifestSchema, parseAnalysisSpec, pickAnalysisSpec, type AnalysisRecord, type AnalysisSpec, type AnalysisSpecInput, type Manifest, type ModelSpec } from '../contracts/index.js';
 import { modelIdentity } from '../models/index.js';
+import { readRoi, roiIdentity } from '../slide/roi.js';
 
 function absoluteModel(m: ModelSpec): ModelSpec {
   return m.kind === 'file' ? { ...m, weights: resolve(m.weights) } : m;
@@ -19,7 +20,8 @@ function absoluteModel(m: ModelSpec): ModelSpec {
 export async function analysisRecord(input: AnalysisSpecInput & Record<string, unknown>): Promise<AnalysisRecord> {
   const spec = parseAnalysisSpec(pickAnalysisSpec(input));
   const model = absoluteModel(spec.model);
-  return { ...spec, model, ...(spec.surrogate ? { surrogate: resolve(spec.surrogate) } : {}), modelIdentity: await modelIdentity(model).catch(() => 'unreadable') };
+  const roi = spec.roi ? { roi: resolve(spec.roi), roiIdentity: await readRoi(resolve(spec.roi)).then(roiIdentity, () => 'unreadable') } : {};
+  return { ...spec, model, ...(spec.surrogate ? { surrogate: resolve(spec.surrogate) } : {}), ...roi, modelIdentity: await modelIdentity(model).catch(() => 'unreadable') };
 }
 
 export type ExistingAnalysis = { state: 'none' } | { state: 'same'; manifest: Manifest } | { state: 'different'; manifest: Manifest; differences: string[] };
@@ -45,6 +47,11 @@ function differences(had: AnalysisRecord, want: AnalysisRecord): string[] {
   for (const f of ['layers', 'methods', 'variants'] as const) if (!sameSet(had[f], want[f])) diff(f, list(had[f]), list(want[f]));
   for (const f of ['patch', 'level', 'mpp', 'overlap', 'minTissue', 'target', 'outputs'] as const) if (had[f] !== want[f]) diff(f, had[f], want[f]);
   if ((had.methods.includes('ig') || want.methods.includes('ig')) && had.steps !== want.steps) diff('steps', had.steps, want.steps);
+  // the regions decide, not the file's name: a copy elsewhere is the same ROI, an edited file is not
+  if (had.roiIdentity !== want.roiIdentity) {
+    if (had.roi !== undefined && had.roi === want.roi) out.push(`roi: ${want.roi} changed since (other regions)`);
+    else diff('roi', had.roi, want.roi);
+  }
   return out;
 }
 
@@ -58,6 +65,7 @@ function legacyDifferences(m: Manifest, want: AnalysisSpec): string[] {
   if (m.patches.overlap !== want.overlap) diff('overlap', m.patches.overlap, want.overlap);
   if (want.mpp === undefined && m.patches.level !== want.level) diff('level', m.patches.level, want.level);
   if (!!m.outputs?.length !== want.outputs) diff('outputs', !!m.outputs?.length, want.outputs);
+  if (want.roi !== undefined) diff('roi', undefined, want.roi); // written before ROIs existed: made without one
   return out;
 }
 

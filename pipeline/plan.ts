@@ -8,6 +8,7 @@ import { SdsError } from '../core/errors.js';
 import { overlayKey, OUTPUT_METHOD, OUTPUT_VARIANT, type AnalysisSpec, type MapMethod, type Variant } from '../contracts/index.js';
 import { describeModel, modelIdentity, type Calibration, type ModelArch, type ModelKind, type Normalization } from '../models/index.js';
 import { patchGrid, tissuePatches, type Patch, type Slide, type TissueMask } from '../slide/index.js';
+import { checkRoiOnSlide, readRoi, roiIdentity, roiPatches } from '../slide/roi.js';
 import { checkSpec } from './check-spec.js';
 
 /** How analysis pixels relate to the slide. */
@@ -91,7 +92,20 @@ export async function planAnalysis(slide: Slide, mask: TissueMask, o: AnalysisSp
   const d = geometry.downsample;
   const grid = { size: o.patch, overlap: o.overlap, level: geometry.readLevel, downsample: d };
   const base = slide.levels[0]!;
-  const patches = tissuePatches(patchGrid(base.width, base.height, grid), grid, mask, o.minTissue);
+  const all = patchGrid(base.width, base.height, grid);
+  let patches: Patch[];
+  let roi: string | undefined;
+  if (o.roi) {
+    // only the patches whose centre lies inside the regions (slide/roi.ts), then the tissue rule
+    const regions = await readRoi(o.roi);
+    checkRoiOnSlide(regions, base.width, base.height, o.roi);
+    roi = roiIdentity(regions);
+    const inside = roiPatches(all, grid, regions);
+    const where = `ROI ${o.roi}: no patch of ${Math.round(o.patch * d)} level-0 px`;
+    if (!inside.length) throw new SdsError('BAD_INPUT', `${where} has its centre inside the regions`, { suggestion: 'draw larger regions, or use smaller patches (--patch) or a finer level', context: { file: o.roi } });
+    patches = tissuePatches(inside, grid, mask, o.minTissue);
+    if (!patches.length) throw new SdsError('BAD_INPUT', `${where} inside the regions has tissue on at least ${o.minTissue * 100}% of it (${inside.length} patch${inside.length === 1 ? '' : 'es'} inside, all mostly glass)`, { suggestion: 'check that the regions were drawn on this slide, over tissue', context: { file: o.roi } });
+  } else patches = tissuePatches(all, grid, mask, o.minTissue);
   const batches: [number, number][] = [];
   for (let i = 0; i < patches.length; i += o.batch) batches.push([i, Math.min(patches.length, i + o.batch)]);
   const aw = Math.ceil(base.width / d), ah = Math.ceil(base.height / d);
@@ -133,6 +147,8 @@ export async function planAnalysis(slide: Slide, mask: TissueMask, o: AnalysisSp
     minTissue: o.minTissue,
     patches: patches.length,
     outputs: outputs.map((x) => x.key),
+    // only with an ROI, so journals of analyses without one keep their fingerprint
+    ...(roi ? { roi } : {}),
   });
   return { arch, ...(model.memory ? { memory: model.memory } : {}), kind, numClasses, normalization, geometry, patches, batches, overlays, outputs, stride, fingerprint };
 }
