@@ -3,3 +3,7 @@ export { ContourTracer, traceContours, simplifyRing, ringArea, type Component, t
 export { readManifest, findOverlay } from './manifest.js';
 export { exportSaliencyGeoJson, type RegionOptions, type RegionExport, type RegionFeature, type RegionCollection, type RegionSign, type RegionMeasurements, type PolygonGeometry } from './geojson.js';
 export { localisation, maskCoverage, readBinaryMask, type GroundTruthMask, type LocalisationOptions, type LocalisationRow, type LocalisationScore, type BinaryMask } from './localisation.js';
+export { exportOverlayTiff, tiffLevels, type OverlayTiffOptions, type OverlayTiffResult, type TiffLevelInfo } from './export-tiff.js';
+export { exportDetections, pixelSpan, type DetectionsOptions, type DetectionsResult, type DetectionFeature } from './export-detections.js';
+export { analysedPatches, type AnalysedPatch } from './export-patches.js';
+export { overlayByKey } from './export-common.js';
