@@ -16,6 +16,7 @@ import { regionCommand } from './commands/region.js';
 import { sampleCommand } from './commands/sample.js';
 import { regionsCommand } from './commands/regions.js';
 import { exportCommand } from './commands/export.js';
+import { seamsCommand } from './commands/seams.js';
 import { serveCommand } from './commands/serve.js';
 import { insdelCommand } from './commands/insdel.js';
 import { predictCommand } from './commands/predict.js';
@@ -24,7 +25,7 @@ import { trainDemoCommand } from './commands/train-demo.js';
 import { evaluateDemoCommand } from './commands/evaluate-demo.js';
 import type { z } from 'zod';
 
-const COMMANDS: CommandSpec<z.ZodType>[] = [startCommand, predictCommand, attributeCommand, insdelCommand, trainSurrogateCommand, trainDemoCommand, evaluateDemoCommand, evaluateCommand, analyzeCommand, batchCommand, workerCommand, statusCommand, infoCommand, layersCommand, regionCommand, regionsCommand, exportCommand, sampleCommand, serveCommand, demoCommand, benchCommand] as CommandSpec<z.ZodType>[];
+const COMMANDS: CommandSpec<z.ZodType>[] = [startCommand, predictCommand, attributeCommand, insdelCommand, trainSurrogateCommand, trainDemoCommand, evaluateDemoCommand, evaluateCommand, analyzeCommand, batchCommand, workerCommand, statusCommand, infoCommand, layersCommand, regionCommand, regionsCommand, seamsCommand, exportCommand, sampleCommand, serveCommand, demoCommand, benchCommand] as CommandSpec<z.ZodType>[];
 
 function mainHelp(): string {
   const rows = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n');

@@ -7,3 +7,4 @@ export { exportOverlayTiff, tiffLevels, type OverlayTiffOptions, type OverlayTif
 export { exportDetections, pixelSpan, type DetectionsOptions, type DetectionsResult, type DetectionFeature } from './export-detections.js';
 export { analysedPatches, type AnalysedPatch } from './export-patches.js';
 export { overlayByKey } from './export-common.js';
+export { measureSeams, type SeamMeasure } from './seams.js';
