@@ -3,7 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { overlayKey, VARIANTS } from '../../contracts/index.js';
-import { buildModel, initEngine, loadWeights } from '../../models/index.js';
+import { buildModel, describeModel, initEngine, isOnnxFile, isWsinferFolder, loadWeights, openModelFile, type StateDict } from '../../models/index.js';
 import { localisation, type GroundTruthMask, type LocalisationRow, type LocalisationScore } from '../../results/index.js';
 import { openPatchSource, type PatchSource } from '../../pipeline/index.js';
 import { evaluate, SurrogatePaths, type EvaluationReport, type MethodName, type Variant } from '../../saliency/index.js';
@@ -77,9 +77,15 @@ type PaperOptions = Omit<z.infer<typeof evaluateCommand.schema>, 'weights' | 'da
 
 async function paperEvaluation(o: PaperOptions): Promise<{ md: string; report: EvaluationReport }> {
   await initEngine({ engine: o.backend });
-  const w = await loadWeights(o.weights);
-  // the state dict itself is needed (model randomization rebuilds from it); the architecture as openModel reads it
-  const model = buildModel(w.tensors, w.source, o.arch ?? w.metadata.sds_arch);
+  // a native architecture keeps its state dict (model randomization rebuilds from it); an imported
+  // graph (ONNX, a WSInfer folder) is opened as openModel does, and cannot be randomized
+  const imported = (await isOnnxFile(o.weights)) || (await isWsinferFolder(o.weights));
+  if (imported && !o['no-randomization']) {
+    throw new SdsError('BAD_ARGUMENT', `${o.weights}: the model randomization test rebuilds the model with re-initialised blocks, which sds does for its native architectures only`, { suggestion: 'add --no-randomization to evaluate an ONNX model or a WSInfer folder' });
+  }
+  const w = imported ? undefined : await loadWeights(o.weights);
+  const model = w ? buildModel(w.tensors, w.source, o.arch ?? w.metadata.sds_arch) : (await openModelFile(o.weights)).model;
+  const stateDict: StateDict = w?.tensors ?? new Map();
   let surrogate: SurrogatePaths | undefined;
   let source: PatchSource | undefined;
   try {
@@ -90,12 +96,14 @@ async function paperEvaluation(o: PaperOptions): Promise<{ md: string; report: E
     const methods = parseMethods(o.methods);
     const variants = o.variants ? parseVariants(o.variants) : VARIANTS.filter((v) => v !== 'surrogate' || surrogate);
     if (variants.includes('surrogate') && !surrogate) throw new SdsError('BAD_ARGUMENT', 'the surrogate variant needs --surrogate PATHS');
-    const stageEnds = model.layerNames.filter((l, i, all) => l !== 'input' && all[i + 1]?.split('_')[0] !== l.split('_')[0]);
+    const stageEnds = imported
+      ? (await describeModel({ kind: 'file', weights: o.weights })).defaultLayers
+      : model.layerNames.filter((l, i, all) => l !== 'input' && all[i + 1]?.split('_')[0] !== l.split('_')[0]);
     const layers = o.layers ? splitList(o.layers) : ['input', ...stageEnds];
     source = await openPatchSource(o.data, model.normalization, { patch: o.patch });
     process.stderr.write(`sds: evaluating ${model.arch} on ${Math.min(o.limit, source.count)} patches of ${source.description}\n`);
     let progress: Progress | undefined;
-    const report = await evaluate(model, w.tensors, source, {
+    const report = await evaluate(model, stateDict, source, {
       layers,
       methods,
       variants,
