@@ -5,7 +5,7 @@
  * whole-slide map costs disk only where tissue is) and keeps memory bounded by a small chunk cache.
  * QuPath / napari / zarrita read it as a plain OME-Zarr image with axes (y, x).
  */
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { SdsError } from '../core/errors.js';
@@ -269,7 +269,11 @@ export class FloatStore {
 
   private async saveToDisk(level: number, cx: number, cy: number, data: Float32Array): Promise<void> {
     await mkdir(join(this.dir, String(level), String(cy)), { recursive: true });
-    await writeFile(this.chunkPath(level, cx, cy), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    // temp file + rename: a reader (the server drawing a running analysis) sees the whole chunk or none
+    const path = this.chunkPath(level, cx, cy);
+    const tmp = `${path}.tmp-${process.pid}`;
+    await writeFile(tmp, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    await rename(tmp, path);
   }
 
   /** Chunk through the LRU cache; a dirty chunk is written back when evicted. */

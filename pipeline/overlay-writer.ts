@@ -48,6 +48,9 @@ export class OverlayWriter {
       this.pending.delete(k);
       const c = this.stitcher.drainChunk(cx, cy);
       await this.store.writeRegion(c.x, c.y, c.w, c.h, c.values);
+      // on disk now, not at the cache's eviction or at finish: the server draws a running analysis from
+      // the chunks finished so far (server/running-analyses.ts). Each chunk is still written once.
+      await this.store.flush();
     }
   }
 

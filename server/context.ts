@@ -15,6 +15,7 @@ import { SlideCatalog, type SlideEntry } from './slide-catalog.js';
 import { SlidePool } from './slide-pool.js';
 import { EncodedTileCache } from './tile-cache.js';
 import { RenderQueue } from './render-queue.js';
+import { RunningAnalyses } from './running-analyses.js';
 import type { ModelEntry } from './model-catalog.js';
 
 /** A validated job: the catalog entries it names and the queue task it becomes. */
@@ -36,6 +37,8 @@ export interface ServerContext {
   /** Every tile render (slide, overlay, thumbnail, associated image) waits here, newest first. */
   renderQueue: RenderQueue;
   jobs: AnalysisJobs;
+  /** Finished analyses (the results catalog), then those this server's jobs are writing now. */
+  analyses(): Promise<AnalysisEntry[]>;
   /** The slide with this URL id, or 404. */
   slide(id: unknown): Promise<SlideEntry>;
   /** The analysis with this URL id, or 404. */
@@ -61,6 +64,14 @@ export function createContext(config: ServerConfig, log: (line: string) => void,
   // re-read its chunk (17.4 CPU ms per cold overlay tile at 256 in flight against 14.2 with 32).
   // At most 8 stores: 256 MiB of chunks in the worst case.
   const stores = new Lru<Promise<FloatStore>>({ capacity: 8 });
+  const analysisJobs = jobs({ results });
+  const running = new RunningAnalyses({ root: () => results.root(), slides: () => slides.list(), running: () => analysisJobs.running() });
+  const analyses = async () => {
+    const done = await results.list();
+    const ids = new Set(done.map((a) => a.id));
+    // a job's manifest may be on disk a moment before the job says it is done: listed once
+    return [...done, ...(await running.list()).filter((a) => !ids.has(a.id))];
+  };
   const ctx: ServerContext = {
     config,
     log,
@@ -70,14 +81,16 @@ export function createContext(config: ServerConfig, log: (line: string) => void,
     slidePool: new SlidePool({ maxOpen: config.maxOpenSlides, cacheBytes: config.slideCacheBytes }),
     tiles: new EncodedTileCache(config.tileCacheBytes, renderQueue),
     renderQueue,
-    jobs: jobs({ results }),
+    jobs: analysisJobs,
+    analyses,
     async slide(id) {
       const entry = await slides.get(checkId(id, 'slide'));
       if (!entry) throw notFound(`no slide "${String(id)}"`, 'GET /api/slides lists the slides');
       return entry;
     },
     async analysis(id) {
-      const entry = await results.get(checkId(id, 'analysis'));
+      const aid = checkId(id, 'analysis');
+      const entry = (await results.get(aid)) ?? (await running.list()).find((a) => a.id === aid);
       if (!entry) throw notFound(`no analysis "${String(id)}"`, "a slide's analyses are listed by GET /api/slides/<id>");
       return entry;
     },

@@ -35,7 +35,10 @@ export interface AnalysisJobsOptions {
 interface Job {
   status: JobStatus;
   dir: string;
+  task: SlideTask;
   started?: number;
+  /** epoch ms when it started running */
+  startedAt?: number;
 }
 
 export class AnalysisJobs {
@@ -60,7 +63,7 @@ export class AnalysisJobs {
     const dir = await claimAnalysisDir(task.options.out, task.slide);
     const running = this.byDir.get(dir);
     if (running) return { ...running.status };
-    const job: Job = { dir, status: { id: randomUUID(), slide, state: 'queued', done: 0, total: 0, rate: 0, eta: null } };
+    const job: Job = { dir, task, status: { id: randomUUID(), slide, state: 'queued', done: 0, total: 0, rate: 0, eta: null } };
     this.jobs.set(job.status.id, job);
     this.byDir.set(dir, job);
     this.forgetOld();
@@ -69,6 +72,17 @@ export class AnalysisJobs {
     else if (this.o.workedBy === 'here') this.workHere();
     else this.poll();
     return { ...job.status };
+  }
+
+  /** Every job remembered, in the order submitted (the viewer finds the analyses running behind `sds start` here). */
+  list(): JobStatus[] {
+    return [...this.jobs.values()].map((j) => ({ ...j.status }));
+  }
+
+  /** The jobs running in this process now, with their folders and tasks (their overlays are shown while they run). */
+  running(): { dir: string; task: SlideTask; status: JobStatus; startedAt: number }[] {
+    if (this.o.workedBy !== 'here') return [];
+    return [...this.byDir.values()].filter((j) => j.status.state === 'running' && j.startedAt !== undefined).map((j) => ({ dir: j.dir, task: j.task, status: { ...j.status }, startedAt: j.startedAt! }));
   }
 
   get(id: string): JobStatus | undefined {
@@ -108,6 +122,7 @@ export class AnalysisJobs {
         if (!job) return;
         job.status.state = 'running';
         job.started = performance.now();
+        job.startedAt = Date.now();
         this.emit(job, 'progress');
       },
       progress: (info, done, total) => {

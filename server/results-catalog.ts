@@ -30,6 +30,8 @@ export interface AnalysisEntry {
   outputs: OverlayRef[];
   /** Real path of the analysed slide, when it still exists where the manifest says. */
   slideReal?: string;
+  /** Still being written by one of this server's jobs (server/running-analyses.ts): no manifest on disk yet. */
+  running?: boolean;
 }
 
 export interface ResultsCatalogOptions {

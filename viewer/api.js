@@ -67,6 +67,8 @@ export const listModels = () => request('/api/models');
 let config;
 /** What the server offers (methods, variants, defaults, colour maps); fetched once. @returns {Promise<ViewerConfig>} */
 export const getConfig = () => (config ??= request('/api/config'));
+/** The jobs the server remembers, in the order submitted (the demo analyses of `sds start` among them). @returns {Promise<import('../contracts/api.js').JobStatus[]>} */
+export const listJobs = () => request('/api/jobs');
 /** @param {AnalysisRequest} body @returns {Promise<{ job: string, events: string }>} */
 export const startAnalysis = (body) => request('/api/analyses', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 

@@ -2,7 +2,7 @@
  * "Analyse slide…": a small form (model, layers, methods, variants, patch) that POSTs an analysis
  * job, then the job's progress from its Server-Sent Events (count, rate, ETA) until it is done.
  */
-import { getConfig, listModels, startAnalysis } from './api.js';
+import { getConfig, listJobs, listModels, startAnalysis } from './api.js';
 import { formatDuration } from './format.js';
 
 /** @typedef {import('./api.js').ModelInfo} ModelInfo */
@@ -106,7 +106,7 @@ export function bindAnalyzeForm(app) {
     try {
       const job = await startAnalysis(body);
       dialog.close();
-      follow(job.events, slide, app);
+      follow(job.job, slide, app);
     } catch (err) {
       // a bad field is named by the server: show it beside the form
       formError.textContent = err instanceof Error ? err.message : String(err);
@@ -115,12 +115,52 @@ export function bindAnalyzeForm(app) {
   });
 }
 
+/** the jobs this page follows or has followed (by id), and how many it follows now (one box shows one) */
+const followed = new Set();
+let following = 0;
+/** how often the page looks for jobs it did not start while it follows none */
+const JOB_POLL_MS = 3000;
+
 /**
- * @param {string} url the job's event stream
- * @param {{ id: string, name: string }} slide
- * @param {{ onDone: (slide: string, analysis: string) => void, onError: (err: unknown) => void }} app
+ * Follows the analyses queued or running on the server that this page did not start (those `sds
+ * start` runs behind the page, or another tab's), one after another in the same box as a job
+ * started here; `onDone` as each one finishes. Looks again every few seconds while there is none.
+ * @param {{ slideName: (id: string) => string, onDone: (slide: string, analysis: string) => void, onProgress?: (slide: string, done: number) => void, onError: (err: unknown) => void }} app
  */
-function follow(url, slide, app) {
+export async function followServerJobs(app) {
+  const later = () => void setTimeout(() => void followServerJobs(app), JOB_POLL_MS);
+  if (following) return later();
+  let jobs;
+  try {
+    jobs = await listJobs();
+  } catch {
+    // the server is gone or busy: a followed job's stream reports lost contact; look again later
+    return later();
+  }
+  const open = jobs.filter((j) => (j.state === 'queued' || j.state === 'running') && !followed.has(j.id));
+  const next = open.find((j) => j.state === 'running') ?? open[0];
+  if (!next || following) return later();
+  const ofSlide = jobs.filter((j) => j.slide === next.slide);
+  const label = ofSlide.length > 1 ? `analysis ${ofSlide.indexOf(next) + 1} of ${ofSlide.length}` : 'analysis';
+  follow(next.id, { id: next.slide, name: `${app.slideName(next.slide)} · ${label}` }, app, () => void followServerJobs(app));
+}
+
+/**
+ * @param {string} id the job (its event stream: /api/jobs/<id>/events)
+ * @param {{ id: string, name: string }} slide
+ * @param {{ onDone: (slide: string, analysis: string) => void, onError: (err: unknown) => void, onProgress?: (slide: string, done: number) => void }} app
+ * @param {() => void} [onEnd] after the job is done or failed
+ */
+function follow(id, slide, app, onEnd) {
+  followed.add(id);
+  following++;
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    following--;
+    onEnd?.();
+  };
   const box = $('job');
   const bar = /** @type {HTMLProgressElement} */ ($('job-progress'));
   const text = $('job-text');
@@ -128,7 +168,7 @@ function follow(url, slide, app) {
   box.dataset.state = 'queued';
   bar.removeAttribute('value');
   text.textContent = `${slide.name}: waiting to start…`;
-  const events = new EventSource(url);
+  const events = new EventSource(`/api/jobs/${encodeURIComponent(id)}/events`);
   events.addEventListener('progress', (e) => {
     const p = /** @type {JobProgress} */ (JSON.parse(/** @type {MessageEvent} */ (e).data));
     box.dataset.state = 'running';
@@ -144,6 +184,7 @@ function follow(url, slide, app) {
     const rate = p.rate > 0 ? ` · ${p.rate >= 10 ? p.rate.toFixed(0) : p.rate.toFixed(2)} patches/s` : '';
     const eta = p.done < p.total && p.rate > 0 ? ` · ETA ${formatDuration(p.eta)}` : '';
     text.textContent = `${slide.name}: ${p.done} / ${p.total} patches${rate}${eta}`;
+    app.onProgress?.(slide.id, p.done);
   });
   events.addEventListener('done', (e) => {
     events.close();
@@ -156,6 +197,7 @@ function follow(url, slide, app) {
       if (box.dataset.state === 'done') box.hidden = true;
     }, 4000);
     app.onDone(slide.id, analysis);
+    end();
   });
   events.addEventListener('failed', (e) => {
     events.close();
@@ -164,6 +206,7 @@ function follow(url, slide, app) {
     const message = typeof error === 'string' ? error : (error?.message ?? 'unknown error');
     text.textContent = `${slide.name}: failed`;
     app.onError(new Error(`the analysis of ${slide.name} failed: ${message}`));
+    end();
   });
   events.addEventListener('error', () => {
     // EventSource reconnects by itself (the server resends the state); only a closed stream is final
@@ -171,6 +214,7 @@ function follow(url, slide, app) {
       box.dataset.state = 'failed';
       text.textContent = `${slide.name}: lost contact with the server`;
       app.onError(new Error('lost contact with the analysis job'));
+      end();
     }
   });
 }

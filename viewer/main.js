@@ -8,7 +8,7 @@ import { setColormapAnchors } from './colormaps.js';
 import { bindCurtain, placeCurtain } from './curtain.js';
 import { errorBanner } from './errors.js';
 import { formatValue } from './format.js';
-import { bindAnalyzeForm } from './jobs.js';
+import { bindAnalyzeForm, followServerJobs } from './jobs.js';
 import { bindKeys } from './keys.js';
 import { drawLegend } from './legend.js';
 import { axes, defaultCompare, find, followLayer, label, stepLayer } from './overlays.js';
@@ -38,6 +38,8 @@ let slides = [];
 let slide = null;
 /** @type {AnalysisSummary | null} */
 let analysis = null;
+/** bumped when the analysis shown is running and has changed: its tiles are loaded again (lookAgain) */
+let liveVersion = 0;
 
 const onLoaded = (/** @type {boolean} */ loaded) => {
   $('loading').hidden = loaded;
@@ -103,14 +105,21 @@ function pickAnalysis() {
   if (!output(state.output)) state.output = null;
 }
 
-/** @param {string} slideId @param {string} analysisId a finished job's analysis */
-async function analysisFinished(slideId, analysisId) {
+/**
+ * @param {string} slideId
+ * @param {string} analysisId a finished job's analysis
+ * @param {{ show: 'always' | 'if-idle' }} [how] if-idle (analyses the page did not start, e.g. the demo's):
+ *   shown when no analysis is, or when it supersedes the one shown (same model: the full demo plan after the quick one)
+ */
+async function analysisFinished(slideId, analysisId, how = { show: 'always' }) {
   try {
     const fresh = await getSlide(slideId);
     slides = slides.map((s) => (s.id === slideId ? fresh : s));
     if (slide?.id === slideId) {
+      const shown = analysis;
       slide = fresh;
-      state.analysis = analysisId;
+      const next = fresh.analyses.find((a) => a.id === analysisId);
+      if (how.show === 'always' || !shown || (next && next.model.weights === shown.model.weights)) state.analysis = analysisId;
       pickAnalysis();
       // a re-analysis keeps its overlay keys and URLs: drop the old tiles, then show the new ones
       await Promise.all([viewA, side?.view].map((v) => v?.clearLayers()));
@@ -227,7 +236,7 @@ function rangeOf(o) {
 function spec(info, clip) {
   if (!info) return null;
   const [lo, hi] = rangeOf(info);
-  return { info, colormap: state.colormap, lo, hi, opacity: state.visible ? state.opacity : 0, clip };
+  return { info, colormap: state.colormap, lo, hi, opacity: state.visible ? state.opacity : 0, clip, ...(liveVersion ? { version: liveVersion } : {}) };
 }
 
 /**
@@ -423,6 +432,44 @@ bindKeys((action) => {
   }
 });
 bindAnalyzeForm({ slide: () => slide, onDone: (s, a) => void analysisFinished(s, a), onError: showError });
+/**
+ * While an analysis runs behind the page (sds start's demo), its slide is looked at again every few
+ * seconds: a running analysis is listed with the overlays computed so far, so the page shows it when
+ * nothing else is shown, and draws its tiles again as more of it is finished.
+ */
+let lastLook = 0;
+/** @param {string} slideId */
+async function lookAgain(slideId) {
+  const now = performance.now();
+  if (now - lastLook < 2500) return;
+  lastLook = now;
+  try {
+    const fresh = await getSlide(slideId);
+    slides = slides.map((s) => (s.id === slideId ? fresh : s));
+    if (slide?.id !== slideId) return;
+    const before = analysis && JSON.stringify(analysis);
+    slide = fresh;
+    pickAnalysis();
+    // the analysis shown changed (the running one: more chunks, another colour range): new tiles
+    if (before !== (analysis && JSON.stringify(analysis))) {
+      liveVersion++;
+      update();
+    }
+    renderSlideList(/** @type {HTMLUListElement} */ ($('slide-list')), slides, slide.id, (next) => void openSlide(next, { restore: false }));
+  } catch (err) {
+    showError(err);
+  }
+}
+
+const serverJobs = {
+  /** @param {string} id */
+  slideName: (id) => slides.find((s) => s.id === id)?.name ?? id,
+  /** @param {string} s */
+  onProgress: (s) => void lookAgain(s),
+  /** @param {string} s @param {string} a */
+  onDone: (s, a) => void analysisFinished(s, a, { show: 'if-idle' }),
+  onError: showError,
+};
 
 // a pasted or edited link: apply it as a whole
 window.addEventListener('hashchange', () => {
@@ -444,6 +491,12 @@ window.addEventListener('hashchange', () => {
     const [list, config] = await Promise.all([listSlides(), getConfig()]);
     slides = list;
     setColormapAnchors(config.colormaps);
+    // none yet: `sds start` may still be making the sample slide; look again until one is there
+    while (!slides.length) {
+      $('slides-empty').hidden = false;
+      await new Promise((ok) => setTimeout(ok, 2000));
+      slides = await listSlides();
+    }
   } catch (err) {
     showError(err);
     return;
@@ -453,4 +506,6 @@ window.addEventListener('hashchange', () => {
   const first = state.slide ?? slides[0]?.id;
   if (first) await openSlide(first, { restore: true });
   document.body.dataset.ready = 'true';
+  // the analyses running behind the page (sds start's demo): their progress, each shown when done
+  void followServerJobs(serverJobs);
 })();

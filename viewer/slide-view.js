@@ -17,6 +17,7 @@ import { getDzi } from './api.js';
  * @property {number} hi
  * @property {number} opacity  0 hides the layer
  * @property {'left' | 'right' | null} clip  side of the curtain line it is shown on
+ * @property {number} [version]  of a running analysis' overlay: a new one loads the tiles again (more of it is computed)
  */
 /** @typedef {{ spec: LayerSpec | null, item: OpenSeadragon.TiledImage | null, url: string, token: number }} Layer */
 
@@ -168,7 +169,7 @@ export class SlideView {
       delete this.element.dataset[name];
       return;
     }
-    const url = `${spec.info.live}|${spec.colormap}|${spec.lo}|${spec.hi}`;
+    const url = `${spec.info.live}|${spec.colormap}|${spec.lo}|${spec.hi}|${spec.version ?? ''}`;
     if (layer.item && layer.url === url) {
       layer.item.setOpacity(spec.opacity);
       this.updateClips();
@@ -186,7 +187,7 @@ export class SlideView {
     }
     if (token !== layer.token || generation !== this.generation) return;
     const files = spec.info.live.replace(/\.dzi$/, '_files');
-    const query = `colormap=${spec.colormap}&min=${spec.lo}&max=${spec.hi}`;
+    const query = `colormap=${spec.colormap}&min=${spec.lo}&max=${spec.hi}${spec.version === undefined ? '' : `&v=${spec.version}`}`;
     const tileSource = {
       width: geometry.width,
       height: geometry.height,

@@ -61,8 +61,15 @@ export function analysisRoutes(ctx: ServerContext): Router {
     if (!t) throw notFound(`overlay ${o.key} has no tile ${level}/${col}_${row} (levels 0..${g.maxLevel})`);
     const key = `ov:${a.dir}@${a.version}:${o.key}:${level}/${col}_${row}:${colormap}:${range[0]}:${range[1]}`;
     const body = await ctx.tiles.render(key, async () => {
-      const store = await ctx.store(a, o);
-      const { rgba, empty } = await overlayTileRgba(store, t, range, colormap);
+      let tile: { rgba: Uint8Array; empty: boolean };
+      try {
+        tile = await overlayTileRgba(await ctx.store(a, o), t, range, colormap);
+      } catch (err) {
+        // a running analysis' chunk caught while it is being written: transparent for now (the next version draws it)
+        if (!a.running) throw err;
+        tile = { rgba: new Uint8Array(t.width * t.height * 4), empty: true };
+      }
+      const { rgba, empty } = tile;
       // Most of a slide is empty: one transparent PNG per tile size serves them all.
       return empty ? ctx.tiles.get(`ov-empty:${t.width}x${t.height}`, () => encodePng(rgba, t.width, t.height)) : encodePng(rgba, t.width, t.height);
     }, clientGoneSignal(res));

@@ -35,6 +35,10 @@ export function jobRoutes(ctx: ServerContext): Router {
     return status;
   };
 
+  r.get('/api/jobs', (_req, res) => {
+    res.json(ctx.jobs.list());
+  });
+
   r.get('/api/jobs/:job', (req, res) => {
     res.json(job(req.params.job));
   });

@@ -21,7 +21,7 @@ export function sendImage(res: Response, type: 'image/jpeg' | 'image/png', body:
 
 /** Analyses per slide id. */
 async function analysesBySlide(ctx: ServerContext, slides: SlideEntry[]): Promise<Map<string, AnalysisSummary[]>> {
-  const analyses = await ctx.results.list();
+  const analyses = await ctx.analyses();
   const owner = matchAnalyses(slides, analyses);
   const out = new Map<string, AnalysisSummary[]>();
   for (const a of analyses) {

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,12 +32,22 @@ describe.skipIf(!hasModels)('npm start (sds start --quick): sample, demo analysi
     const first = start();
     try {
       const url = await first.url;
+      // the viewer serves first; the sample and the analysis follow behind it
+      const jobs = async () => (await (await fetch(`${url}api/jobs`)).json()) as { state: string; analysis?: string }[];
+      for (let t = 0; !/demo analyses ready/.test(first.stderr()); t++) {
+        if (t > 1800) throw new Error(`no "demo analyses ready" in:\n${first.stderr()}`);
+        await new Promise((ok) => setTimeout(ok, 100));
+      }
       expect(first.stderr()).toMatch(/sample slide .*sample\.svs \(made now\)/);
+      // the analysis ran as one of the server's jobs
+      const done = await jobs();
+      expect(done.map((j) => j.state)).toEqual(['done']);
       const slides = (await (await fetch(`${url}api/slides`)).json()) as { id: string; name: string; mpp: { x: number } | null; analyses: { id: string; overlays: { key: string; live: string }[]; outputs: { key: string }[] }[] }[];
       const s = slides.find((x) => x.name === 'sample.svs')!;
       expect(s.mpp?.x).toBeCloseTo(0.5, 6);
       expect(s.analyses).toHaveLength(1);
       const a = s.analyses[0]!;
+      expect(a.id).toBe(done[0]!.analysis);
       expect(a.overlays.map((o) => o.key)).toEqual(['original/grad/1_0', 'original/grad/1_1', 'backward-hook/grad/1_0', 'backward-hook/grad/1_1']);
       expect(a.outputs.map((o) => o.key)).toEqual(['model/output/tumour']); // named from the weights' metadata
       const page = await fetch(url);
@@ -54,12 +65,57 @@ describe.skipIf(!hasModels)('npm start (sds start --quick): sample, demo analysi
     }
     const second = start();
     try {
-      await second.url;
+      const url = await second.url;
+      for (let t = 0; !/demo analyses ready/.test(second.stderr()); t++) {
+        if (t > 600) throw new Error(`no "demo analyses ready" in:\n${second.stderr()}`);
+        await new Promise((ok) => setTimeout(ok, 100));
+      }
       expect(second.stderr()).toMatch(/cached analysis/);
+      // nothing to run: no job, and the cached analysis is served
+      expect(await (await fetch(`${url}api/jobs`)).json()).toEqual([]);
       expect(second.stderr()).not.toMatch(/made now/);
     } finally {
       second.child.kill('SIGINT');
       await new Promise((ok) => second.child.once('exit', ok));
     }
   }, 240_000);
+
+  it('refuses a folder without demo models and a port in use, before making anything; --no-serve analyses and exits', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sds-start-err-'));
+    const run = (extra: string[]) =>
+      new Promise<{ code: number | null; err: string; out: string }>((ok) => {
+        const child = spawn(process.execPath, [SDS, 'start', '--quick', '--sample', join(dir, 'sample.svs'), '--size', '1024', '--results', join(dir, 'results'), '--workers', '2', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let err = '', out = '';
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('exit', (code) => ok({ code, err, out }));
+      });
+    const empty = mkdtempSync(join(tmpdir(), 'sds-start-nomodels-'));
+    const noModels = await run(['--models', empty, '--port', '0']);
+    expect(noModels.code).not.toBe(0);
+    expect(noModels.err).toMatch(/no demo models in .*sds-start-nomodels-/);
+    expect(noModels.err).toMatch(/npm run train:demo/);
+    expect(noModels.out).not.toMatch(/sds viewer:/);
+    // a port taken by another server: named, with the remedy, and no sample made
+    const taken = createNetServer();
+    await new Promise<void>((ok) => taken.listen(0, '127.0.0.1', ok));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const busy = await run(['--port', String(port)]);
+      expect(busy.code).not.toBe(0);
+      expect(busy.err).toMatch(new RegExp(`port ${port} is already in use`));
+      expect(busy.err).toMatch(/--port 0/);
+      expect(existsSync(join(dir, 'sample.svs'))).toBe(false);
+    } finally {
+      await new Promise((ok) => taken.close(ok));
+    }
+    // --no-serve: the sample, the quick analysis, then exit 0 without a URL
+    const analyse = await run(['--no-serve']);
+    expect(analyse.err).toMatch(/demo analyses ready/);
+    expect(analyse.code).toBe(0);
+    expect(analyse.out).not.toMatch(/sds viewer:/);
+    expect(existsSync(join(dir, 'results', 'tumour-resnet18-quick', 'sample', 'manifest.json'))).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(empty, { recursive: true, force: true });
+  }, 120_000);
 });
