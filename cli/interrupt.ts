@@ -24,7 +24,7 @@ export interface Interruption {
   readonly received: StopSignal | undefined;
   /** the exit status for the signal received (1 if none) */
   readonly exitCode: number;
-  /** removes the handlers (before handing over to a command with its own, such as serve) */
+  /** removes the handlers (kept once a signal was received: see dispose) */
   dispose(): void;
 }
 
@@ -66,6 +66,12 @@ export function handleInterrupts(o: { stopping: string; exitNow: string }): Inte
       return received ? SIGNAL_EXIT_CODES[received] : 1;
     },
     dispose() {
+      // After an interruption the command is ending, and the second copy of that Ctrl-C (terminal
+      // and launcher both deliver it) may still be on its way: without handlers it would kill this
+      // process by the signal's default action and turn a clean stop into a signal death. The
+      // handlers stay; they only absorb that copy, or exit at once on a genuine second signal, and
+      // do not keep the process alive.
+      if (received) return;
       for (const [sig, f] of listeners) process.off(sig, f);
       process.off('sds:forwarded-signal', fromLauncher);
     },
