@@ -19,6 +19,8 @@
  * | resnet18      | deeplift, original, 1_1 + 2_1          | 1024 x 1       | 1000     |
  * | resnet18      | grad, backward-hook, 1_1 + 2_1         | 1024 x 1       | 783      |
  * | resnet18      | ig (50 steps, 16 per pass), 1_1        | 512 x 1        | 1540     |
+ * | resnet18      | shared: grad, original + backward-hook | 1024 x 1       | 773      |
+ * | resnet18      | shared: grad + deeplift, orig. + b.-h. | 1024 x 1       | 1052     |
  * | resnet34      | grad, original, 1_1 + 2_1              | 1024 x 1       | 1129     |
  * | resnet50      | grad, original, 1_1 + 2_1              | 1024 x 1       | 1739     |
  * | resnet50      | grad, original, input                  | 512 x 1        | 1418     |
@@ -27,6 +29,10 @@
  * | unet-resnet34 | grad, original, input                  | 512 x 1        | 1641     |
  * | unet-resnet34 | grad, backward-hook, 1_2..4_2 (README) | 1536 x 1       | ~3200    |
  * | unet-resnet50 | grad, original, 1_1                    | 1024 x 1       | 2570     |
+ *
+ * A shared task (saliency/shared.ts: one forward pass, one backward walk per variant and rule) keeps
+ * the forward pass's saved tensors through all its walks, and is estimated as the heaviest of its
+ * (method, variant) pairs: the two shared rows are under those estimates (803 and 1336 MiB).
  *
  * The estimate: `base + factor x perMpx x images x patch² / 2^20` (MiB). Where two sizes were
  * measured (resnet18; unet-resnet34, its 1536 px point with the hook factor) base and slope are

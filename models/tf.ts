@@ -35,7 +35,8 @@ export function customOp<T extends tf.Tensor>(
         const res = tf.tidy(() => gradFunc(dy, saved));
         const dxs = Array.isArray(res) ? res : [res];
         const contributions = xs.includes(value) ? [] : (returned.get(value) ?? []);
-        release(dxs, [dy, ...saved, ...contributions]);
+        // a tape walked once per backward rule (models/tape.ts) needs the saved tensors every time
+        release(dxs, [dy, ...(savedRetained > 0 ? [] : saved), ...contributions]);
         returned.delete(value);
         xs.forEach((x, i) => {
           const list = returned.get(x);
@@ -47,6 +48,19 @@ export function customOp<T extends tf.Tensor>(
     };
   }) as unknown as Func);
   return (...xs: tf.Tensor[]) => op(...xs) as T;
+}
+
+/** While above 0, custom ops keep what they saved for later walks of the same tape (models/tape.ts). */
+let savedRetained = 0;
+
+/** Runs `f` with the custom ops' saved tensors kept through their backward passes (the tape's owner frees them). */
+export function retainingSaved<T>(f: () => T): T {
+  savedRetained++;
+  try {
+    return f();
+  } finally {
+    savedRetained--;
+  }
 }
 
 /** Gradients returned for a tensor by the ops that consumed it (released once its producer is done). */

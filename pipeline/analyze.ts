@@ -13,6 +13,7 @@ import { SdsError } from '../core/errors.js';
 import { MANIFEST_FILE, overlayKey, parseContract, slideAnalysisSchema, type Manifest, type OverlayEntry, type SlideAnalysisInput, type SlideAnalysisOptions } from '../contracts/index.js';
 import { fittingBatch, modelLabel, normalizeRgb, probabilities, rgbToChw } from '../models/index.js';
 import { WorkerPool } from '../pool/index.js';
+import { forwardGroups, SHARED_METHODS, type SharedMethod } from '../saliency/index.js';
 import { detectTissue, openSlide, writeMaskPng, type Slide } from '../slide/index.js';
 import { BatchJournal, type BatchMaps } from './journal.js';
 import { writeManifest } from './outputs.js';
@@ -185,18 +186,32 @@ export class AnalysisSession {
     checkAbort(o.signal);
     const maps: BatchMaps = new Map();
     const jobs: Promise<void>[] = [];
-    for (const variant of spec.variants)
-      for (const method of spec.methods)
+    const targets = spec.target === undefined ? undefined : [spec.target];
+    // no more patches per task than one engine is estimated to hold (the pool splits as well if that was optimistic)
+    const fitting = (methods: string[], variants: string[]) => fittingBatch({ arch: plan.arch, ...(plan.memory ? { calibration: plan.memory } : {}), layers: spec.layers, methods, variants, patch: P }, n);
+    // grad and DeepLift of every variant that shares a forward pass come from one pass (saliency/shared.ts);
+    // the original variant's pass also gives the model's own outputs
+    const shared = spec.methods.filter((m) => (SHARED_METHODS as readonly string[]).includes(m)) as SharedMethod[];
+    let outputsDone = false;
+    if (shared.length)
+      for (const group of forwardGroups(spec.variants)) {
+        const logits = plan.outputs.length > 0 && !outputsDone && group.includes('original');
+        if (logits) outputsDone = true;
         jobs.push(
-          wp.attribute(
-            { variant, method, data, shape: [n, 3, P, P], layers: spec.layers, targets: spec.target === undefined ? undefined : [spec.target], steps: spec.steps, mapsOnly: true },
-            // no more patches per task than one engine is estimated to hold (the pool splits as well if that was optimistic)
-            { maxImages: fittingBatch({ arch: plan.arch, ...(plan.memory ? { calibration: plan.memory } : {}), layers: spec.layers, methods: [method], variants: [variant], patch: P }, n) },
-          ).then((res) => {
+          wp.shared({ variants: group, methods: shared, data, shape: [n, 3, P, P], layers: spec.layers, targets, logits }, { maxImages: fitting(shared, group) }).then((res) => {
+            for (const r of res.results) for (const l of r.layers) maps.set(overlayKey({ variant: r.variant, method: r.method, layer: l.layer }), l.map);
+            if (res.logits) outputMaps(res.logits, res.logitsShape!, plan.outputs, P).forEach((v, k) => maps.set(k, v));
+          }),
+        );
+      }
+    for (const variant of spec.variants)
+      for (const method of spec.methods.filter((m) => !(shared as string[]).includes(m)))
+        jobs.push(
+          wp.attribute({ variant, method, data, shape: [n, 3, P, P], layers: spec.layers, targets, steps: spec.steps, mapsOnly: true }, { maxImages: fitting([method], [variant]) }).then((res) => {
             for (const r of res.layers) maps.set(overlayKey({ variant, method, layer: r.layer }), r.map);
           }),
         );
-    if (plan.outputs.length) jobs.push(wp.forward({ variant: 'original', data, shape: [n, 3, P, P] }).then((r) => outputMaps(r.logits, r.shape, plan.outputs, P).forEach((v, k) => maps.set(k, v))));
+    if (plan.outputs.length && !outputsDone) jobs.push(wp.forward({ variant: 'original', data, shape: [n, 3, P, P] }).then((r) => outputMaps(r.logits, r.shape, plan.outputs, P).forEach((v, k) => maps.set(k, v))));
     await Promise.all(jobs);
     return maps;
   }

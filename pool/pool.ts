@@ -15,7 +15,7 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { SdsError, type SdsErrorCode } from '../core/errors.js';
 import { concatFloat32 } from '../core/concat.js';
-import type { AttributeTask, ForwardTask, InitMessage, LayerPayload, WorkerReply } from './protocol.js';
+import type { AttributeTask, ForwardTask, InitMessage, LayerPayload, SharedPayload, SharedTask, WorkerReply } from './protocol.js';
 
 /** The engine instance failed as a whole on this batch (not a bad argument): a smaller batch may fit. */
 class EngineFailure extends Error {}
@@ -23,7 +23,7 @@ class EngineFailure extends Error {}
 type Pending = { resolve: (r: WorkerReply) => void; reject: (e: Error) => void };
 
 interface Job {
-  task: AttributeTask | ForwardTask;
+  task: AttributeTask | ForwardTask | SharedTask;
   /** The batch, kept to run the task again (or split it) if its worker fails; each send transfers a copy. */
   data: Float32Array;
   attempts: number;
@@ -45,6 +45,14 @@ export interface PoolOptions extends Omit<InitMessage, 'type'> {
   size?: number;
   /** Replace a worker after a task once its engine heap exceeds this (default 3 GiB of WASM's 4). */
   recycleAboveBytes?: number;
+}
+
+/** What a shared task gives back (see `WorkerPool.shared`). */
+export interface SharedReply {
+  results: SharedPayload[];
+  targets: number[];
+  logits?: Float32Array;
+  logitsShape?: number[];
 }
 
 export class WorkerPool {
@@ -189,7 +197,7 @@ export class WorkerPool {
     }
   }
 
-  private submit(task: AttributeTask | ForwardTask, kind: string): Promise<WorkerReply> {
+  private submit(task: AttributeTask | ForwardTask | SharedTask, kind: string): Promise<WorkerReply> {
     if (this.closed) return Promise.reject(new Error('pool is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ task, data: task.data, attempts: 1, pending: { resolve, reject }, kind });
@@ -244,6 +252,31 @@ export class WorkerPool {
         const all = parts.map((p) => p.layers[i]!);
         return { layer: l.layer, attr: concatFloat32(all.map((x) => x.attr)), map: concatFloat32(all.map((x) => x.map)), shape: [all.reduce((s, x) => s + x.shape[0], 0), l.shape[1], l.shape[2], l.shape[3]] };
       }),
+    }), this.engine === 'wasm' ? maxImages : Infinity);
+  }
+
+  /**
+   * Every (variant, method) of one forward group for one batch, from one forward pass per chunk
+   * (saliency/shared.ts); channel-mean maps only, and the logits when asked. Split to fit like
+   * `attribute`.
+   */
+  async shared(t: Omit<SharedTask, 'type' | 'id'>, { maxImages = Infinity }: { maxImages?: number } = {}): Promise<SharedReply> {
+    const kind = JSON.stringify(['shared', t.variants, t.methods, t.shape.slice(1), t.layers]);
+    return this.fitted(t, kind, async (p): Promise<SharedReply> => {
+      const r = await this.submit({ ...p, type: 'shared', id: this.nextId++ }, kind);
+      if (r.type !== 'shared') throw new Error(`unexpected reply ${r.type}`);
+      return { results: r.results, targets: r.targets, ...(r.logits ? { logits: r.logits, logitsShape: r.logitsShape } : {}) };
+    }, (parts): SharedReply => ({
+      targets: parts.flatMap((p) => p.targets),
+      results: parts[0]!.results.map((res, i) => ({
+        variant: res.variant,
+        method: res.method,
+        layers: res.layers.map((l, j) => {
+          const all = parts.map((p) => p.results[i]!.layers[j]!);
+          return { layer: l.layer, attr: new Float32Array(0), map: concatFloat32(all.map((x) => x.map)), shape: [all.reduce((s, x) => s + x.shape[0], 0), l.shape[1], l.shape[2], l.shape[3]] as [number, number, number, number] };
+        }),
+      })),
+      ...(parts[0]!.logits ? { logits: concatFloat32(parts.map((p) => p.logits!)), logitsShape: [parts.reduce((s, p) => s + p.logitsShape![0]!, 0), ...parts[0]!.logitsShape!.slice(1)] } : {}),
     }), this.engine === 'wasm' ? maxImages : Infinity);
   }
 

@@ -2,8 +2,8 @@
 import { parentPort } from 'node:worker_threads';
 import { SdsError } from '../core/errors.js';
 import { initEngine, openModel, predictBatch, tf, type Model } from '../models/index.js';
-import { attributeBatch, explainedModel } from '../saliency/index.js';
-import type { InitMessage, Task, WorkerReply } from './protocol.js';
+import { attributeBatch, attributeSharedBatch, explainedModel } from '../saliency/index.js';
+import type { InitMessage, SharedPayload, SharedTask, Task, WorkerReply } from './protocol.js';
 import type { Variant } from '../saliency/index.js';
 
 const port = parentPort!;
@@ -56,6 +56,7 @@ function checkBudget(): void {
 }
 
 async function run(t: Task): Promise<void> {
+  if (t.type === 'shared') return runShared(t);
   const model = await modelFor(t.variant);
   if (t.type === 'forward') {
     const p = await predictBatch(model, t.data, t.shape, t.shape[0]);
@@ -67,6 +68,20 @@ async function run(t: Task): Promise<void> {
   const layers = [...res.layers].map(([layer, r]) => ({ layer, attr: r.attr, map: r.map, shape: r.shape }));
   checkBudget();
   reply({ type: 'attribute', id: t.id, layers, targets: res.targets, heapBytes: heapBytes() }, layers.flatMap((l) => [l.attr.buffer as ArrayBuffer, l.map.buffer as ArrayBuffer]));
+}
+
+/** A forward group's every (variant, method) from one forward pass per chunk. */
+async function runShared(t: SharedTask): Promise<void> {
+  // the group's forward model: the plain one for original/backward-hook (the hook switches per walk)
+  const model = await modelFor(t.variants.includes('original') || t.variants.includes('backward-hook') ? 'original' : t.variants[0]);
+  const res = await attributeSharedBatch(model, t.variants, t.methods, t.data, t.shape, { layers: t.layers, targets: t.targets, logits: t.logits, batch: t.shape[0] });
+  const results: SharedPayload[] = [];
+  for (const [variant, byMethod] of res.maps)
+    for (const [method, byLayer] of byMethod) results.push({ variant, method, layers: [...byLayer].map(([layer, r]) => ({ layer, attr: new Float32Array(0), map: r.map, shape: r.shape })) });
+  checkBudget();
+  const transfer = results.flatMap((r) => r.layers.map((l) => l.map.buffer as ArrayBuffer));
+  if (res.logits) transfer.push(res.logits.buffer as ArrayBuffer);
+  reply({ type: 'shared', id: t.id, results, targets: res.targets, logits: res.logits, logitsShape: res.logitsShape, heapBytes: heapBytes() }, transfer);
 }
 
 // one message at a time, in order: the pool never sends a second task before the first replies

@@ -41,7 +41,7 @@ function checkOptions(model: Model, x: Tensor4D, o: AttributeOptions): void {
   if (o.targets?.length) checkTargets(model, o.targets, x.shape[0] as number);
 }
 
-function checkLayers(model: Model, layers: readonly string[]): void {
+export function checkLayers(model: Model, layers: readonly string[]): void {
   if (!layers.length) throw new SdsError('BAD_ARGUMENT', 'no layer given', { suggestion: `use one or more of: ${model.layerNames.join(', ')}` });
   for (const l of layers) {
     if (!model.layerNames.includes(l)) {
@@ -74,7 +74,7 @@ function forwardRecording(kept: KeptTensors, model: Model, x: Tensor4D, layers: 
 /** Layer output shapes for an input size, from one 1-image pass (cached per model and size). */
 const shapeCache = new WeakMap<Model, Map<string, Map<string, number[]>>>();
 
-function layerShapes(model: Model, x: Tensor4D, layers: readonly string[]): Map<string, number[]> {
+export function layerShapes(model: Model, x: Tensor4D, layers: readonly string[]): Map<string, number[]> {
   const [n, h, w, c] = x.shape;
   const key = `${h}x${w}x${c}`;
   let byModel = shapeCache.get(model);
@@ -150,7 +150,7 @@ function gradientsAtLayers(kept: KeptTensors, model: Model, x: Tensor4D, layers:
 }
 
 /** The convolutions' cached backward filters, made before any large activation exists. */
-function prepareBackward(model: Model): void {
+export function prepareBackward(model: Model): void {
   for (const c of model.convs.values()) c.prepareBackward();
 }
 

@@ -26,6 +26,17 @@ export function backwardHookHooks(model: Model): ForwardHooks {
   return { conv: (conv, x, apply) => apply(points.has(conv.name) ? smoothGradient(x) : x) };
 }
 
+/**
+ * backward-hook's smoothing, switched per walk of a shared tape (saliency/shared.ts): the same
+ * identity op at every hook point, whose gradient is roll-averaged while `rule.smooth` is set and
+ * passed on unchanged otherwise (the original variant's gradient).
+ */
+export function switchableBackwardHook(model: Model, rule: { readonly smooth: boolean }): ForwardHooks {
+  const points = new Set(model.hookPoints);
+  const op = customUnary<Tensor4D>((x) => ({ value: tf.clone(x), gradFunc: (dy) => (rule.smooth ? rollAverage(dy) : tf.clone(dy)) }));
+  return { conv: (conv, x, apply) => apply(points.has(conv.name) ? op(x) : x) };
+}
+
 /** forward-hook: every hook point but the stem outputs the mean of the conv over the four rolled inputs. */
 export function forwardHookHooks(model: Model): ForwardHooks {
   const points = new Set(model.hookPoints.slice(1));

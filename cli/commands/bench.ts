@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { SdsError } from '../../core/errors.js';
 import { POOL_WORKLOADS, soak, timeOnPool } from '../../bench/workloads.js';
 import { benchWholeSlide } from '../../bench/whole-slide.js';
+import { benchDemoWorkload, DEMO_WORKLOAD } from '../../bench/demo-workload.js';
 import { prepareOnnxWorkload } from '../../bench/onnx-workload.js';
 import { benchTileLatency, tileLatencyMarkdown } from '../../bench/tile-latency.js';
 import { benchRegions, regionBenchSlides } from '../../bench/regions.js';
@@ -17,7 +18,7 @@ import { printTable } from '../table.js';
 export const benchCommand = defineCommand({
   name: 'bench',
   summary: 'Measure speed on this machine: ms per patch for the saliency workloads, beside PyTorch.',
-  usage: 'sds bench [--only W,...] [--reps N] [--json FILE] [--torch FILE] [--soak N] [--whole-slide 20000] [--tiles] [--regions [--regions-from DIR,...]]',
+  usage: 'sds bench [--only W,...] [--reps N] [--json FILE] [--torch FILE] [--soak N] [--whole-slide [--side 20000] [--baseline REV]] [--tiles] [--regions [--regions-from DIR,...]]',
   schema: z.object({
     only: opt.string('W,...', `workloads (default all): ${POOL_WORKLOADS.map((w) => w.name).join(', ')}`).optional(),
     reps: opt.int('N', 'timed batches per worker (default 2)').min(1).max(100).default(2),
@@ -26,15 +27,19 @@ export const benchCommand = defineCommand({
     torch: opt.string('FILE', 'JSON printed by ../shared/bench/torch_reference.py: adds the PyTorch figure and the ratio').optional(),
     soak: opt.int('N', 'also run grad_all for N patches and report RSS and live tensors after 100 and after N (e.g. 1000)').min(100).optional(),
     tiles: opt.flag('also measure tile latency of sds serve: p50/p95 and tiles/s for slide and overlay tiles, cold and warm, at 32, 256 and 1000 in flight (a markdown table; minutes)'),
-    'whole-slide': opt.int('N', 'also analyse generated N x N and N x 2N slides: patches/s and peak RSS (e.g. 20000; minutes)').min(1024).max(200_000).optional(),
+    'whole-slide': opt.flag('whole-slide throughput (minutes): the npm start classifier workload on the sample slide (every block, grad and DeepLift, three variants), and generated --side x --side and --side x 2*side slides (patches/s, peak RSS); without --only, only this runs'),
+    side: opt.int('N', 'with --whole-slide: side of the generated slides (default 20000)').min(1024).max(200_000).default(20000),
+    baseline: opt.string('REV', 'with --whole-slide: also run the npm start workload from this git revision (a worktree), same run, and compare the float stores byte for byte').optional(),
     regions: opt.flag('measure region reads per slide format (40 regions of 512 px at level 0 per slide), beside OpenSlide (Debian python3-openslide) where it opens the format; without --only, only this runs'),
     'regions-from': opt.string('DIR,...', 'with --regions: folders of slides (default ../shared/slides/formats and ../shared/slides)').optional(),
     ...BACKEND_OPTION,
   }),
   async run(o) {
     if (o.regions && !o.only) return benchRegionsCommand(o['regions-from'], o.json);
+    if (o.baseline && !o['whole-slide']) throw new SdsError('BAD_ARGUMENT', '--baseline compares whole-slide runs', { suggestion: 'add --whole-slide' });
     const engine = await initEngine({ engine: o.backend });
-    const names = o.only ? splitList(o.only) : POOL_WORKLOADS.map((w) => w.name);
+    // --whole-slide alone measures whole slides only (the patch workloads take minutes of their own)
+    const names = o.only ? splitList(o.only) : o['whole-slide'] ? [] : POOL_WORKLOADS.map((w) => w.name);
     // an ONNX row is a ratio to its native row: measured in the same run
     for (const w of POOL_WORKLOADS) if (w.onnxOf && names.includes(w.name) && !names.includes(w.onnxOf)) names.push(w.onnxOf);
     const workers = o.workers ?? (os.availableParallelism?.() ?? os.cpus().length);
@@ -76,7 +81,7 @@ export const benchCommand = defineCommand({
         onnxLines.push(`${w.name}: ${(1000 / ms).toFixed(2)} patches/s (${ms.toFixed(1)} ms/patch); native ${w.onnxOf}: ${(1000 / native).toFixed(2)} patches/s (${before.toFixed(1)} before, ${after.toFixed(1)} after); ONNX / native time ${(ms / native).toFixed(2)}x (issue #16 target: within 1.2x)`);
       }
     }
-    printTable(['workload', `engine x${workers}`, 'ms/patch', 'patches/s', 'PyTorch ms/patch', 'ratio'], rows);
+    if (rows.length) printTable(['workload', `engine x${workers}`, 'ms/patch', 'patches/s', 'PyTorch ms/patch', 'ratio'], rows);
     if (onnxLines.length) process.stdout.write(`\nONNX import (torchvision's network exported by torch.onnx, BatchNorm nodes kept) beside the native architecture, same run\n${onnxLines.join('\n')}\n`);
     if (o.soak) {
       const progress = new Progress('patches', o.soak);
@@ -87,21 +92,7 @@ export const benchCommand = defineCommand({
       for (const r of s) results[`rss_mb_after_${r.at}`] = r.rssMb;
       for (const r of s) results[`tensors_after_${r.at}`] = r.tensors;
     }
-    const side = o['whole-slide'];
-    if (side) {
-      const ws = await benchWholeSlide(side, workers, (what) => process.stderr.write(`sds: whole slide: ${what} ...\n`));
-      process.stdout.write('\nwhole slide (random ResNet18, 256 px, grad at 1_1 and 2_1, original + backward-hook, model output)\n');
-      printTable(
-        ['slide', 'tissue patches', 'seconds', 'patches/s', 'peak RSS MiB'],
-        ws.map((r) => [`${r.width} x ${r.height}`, String(r.patches), r.seconds.toFixed(1), r.patchesPerSecond.toFixed(2), r.maxRssMb.toFixed(0)]),
-      );
-      const [a, b] = ws as [(typeof ws)[0], (typeof ws)[0]];
-      process.stdout.write(`peak RSS at twice the area: ${((100 * b.maxRssMb) / a.maxRssMb - 100).toFixed(1)}% (target: within 10%)\n`);
-      for (const r of ws) {
-        results[`whole_slide_${r.width}x${r.height}_patches_per_s`] = r.patchesPerSecond;
-        results[`whole_slide_${r.width}x${r.height}_peak_rss_mb`] = r.maxRssMb;
-      }
-    }
+    if (o['whole-slide']) Object.assign(results, await wholeSlideTables(o.side, o.baseline, workers));
     if (o.tiles) {
       const tl = await benchTileLatency({ onStage: (what) => process.stderr.write(`sds: tiles: ${what} ...\n`) });
       process.stdout.write(`\ntile latency (sds serve on localhost, generated ${tl.width} x ${tl.height} JPEG slide and a ${tl.width / 4} x ${tl.height / 4} float overlay; ${os.cpus().length} core(s))\n\n`);
@@ -123,6 +114,43 @@ export const benchCommand = defineCommand({
     return 0;
   },
 });
+
+/** The npm start workload (beside a baseline revision when given) and the generated slides: tables on stdout, {key: value} for --json. */
+async function wholeSlideTables(side: number, baseline: string | undefined, workers: number): Promise<Record<string, number>> {
+  const results: Record<string, number> = {};
+  const stage = (what: string) => process.stderr.write(`sds: whole slide: ${what} ...\n`);
+  const demo = await benchDemoWorkload(workers, baseline, stage);
+  const w = DEMO_WORKLOAD;
+  process.stdout.write(`\nnpm start classifier workload (sample slide, demo ResNet18, patch ${w.patch}, overlap ${w.overlap}, layers ${w.layers}, ${w.methods}, ${w.variants}; ${workers} workers)\n`);
+  printTable(
+    ['code', 'patches', 'seconds', 'patches/s', 'peak RSS MiB'],
+    demo.rows.map((r) => [r.label, String(r.patches), r.seconds.toFixed(1), r.patchesPerSecond.toFixed(2), r.maxRssMb.toFixed(0)]),
+  );
+  const now = demo.rows.at(-1)!;
+  results.demo_workload_patches_per_s = now.patchesPerSecond;
+  results.demo_workload_peak_rss_mb = now.maxRssMb;
+  if (demo.rows.length === 2) {
+    const before = demo.rows[0]!;
+    results.demo_workload_baseline_patches_per_s = before.patchesPerSecond;
+    results.demo_workload_speedup = now.patchesPerSecond / before.patchesPerSecond;
+    results.demo_workload_store_files_compared = demo.compared!;
+    results.demo_workload_store_files_differing = demo.differing!.length;
+    process.stdout.write(`speed-up over ${before.label}: ${(now.patchesPerSecond / before.patchesPerSecond).toFixed(2)}x (issue #18 target: 1.8x); float stores: ${demo.compared} files compared, ${demo.differing!.length ? `${demo.differing!.length} DIFFER: ${demo.differing!.slice(0, 5).join(', ')}` : 'all byte-identical'}\n`);
+  }
+  const ws = await benchWholeSlide(side, workers, stage);
+  process.stdout.write('\nwhole slide (random ResNet18, 256 px, grad at 1_1 and 2_1, original + backward-hook, model output)\n');
+  printTable(
+    ['slide', 'tissue patches', 'seconds', 'patches/s', 'peak RSS MiB'],
+    ws.map((r) => [`${r.width} x ${r.height}`, String(r.patches), r.seconds.toFixed(1), r.patchesPerSecond.toFixed(2), r.maxRssMb.toFixed(0)]),
+  );
+  const [a, b] = ws as [(typeof ws)[0], (typeof ws)[0]];
+  process.stdout.write(`peak RSS at twice the area: ${((100 * b.maxRssMb) / a.maxRssMb - 100).toFixed(1)}% (target: within 10%)\n`);
+  for (const r of ws) {
+    results[`whole_slide_${r.width}x${r.height}_patches_per_s`] = r.patchesPerSecond;
+    results[`whole_slide_${r.width}x${r.height}_peak_rss_mb`] = r.maxRssMb;
+  }
+  return results;
+}
 
 async function benchRegionsCommand(from: string | undefined, json: string | undefined): Promise<number> {
   const results = await regionsTable(from);
