@@ -13,5 +13,5 @@ export const INPUT_OPTIONS = {
 };
 
 export const BACKEND_OPTION = {
-  backend: opt.string('E', 'engine: node-gpu|node|wasm|cpu (default: fastest available; env SDS_BACKEND)').optional(),
+  backend: opt.string('E', 'engine: node-gpu|webgpu|node|wasm|cpu (default: fastest available; env SDS_BACKEND)').optional(),
 };

@@ -1,4 +1,4 @@
-export { initEngine, activeEngine, ENGINES, isEngine, type Engine, type EngineOptions } from './backend.js';
+export { initEngine, activeEngine, ENGINES, isEngine, webGpuUnavailable, type Engine, type EngineOptions } from './backend.js';
 export { tf, customUnary, type Tensor, type Tensor1D, type Tensor2D, type Tensor4D } from './tf.js';
 export type { Model, ArchName, ModelArch, NamedNormalization, ModelKind, Normalization, LayerStart } from './model.js';
 export { ARCHS, NORMALIZATIONS } from './model.js';

@@ -79,10 +79,10 @@ export function outlierShare(a: Float32Array, ref: Float32Array, tol: number): n
  * Loads a case once for the enclosing describe and disposes it after, checking that no tensor is
  * left behind. Returns a getter (the case exists only once beforeAll has run).
  */
-export function useFixtureCase(name: string): () => FixtureCase {
+export function useFixtureCase(name: string, engine?: string): () => FixtureCase {
   let c: FixtureCase | undefined;
   beforeAll(async () => {
-    await initEngine({ announce: false });
+    await initEngine({ announce: false, engine });
     c = await loadCase(name);
   });
   afterAll(() => {
