@@ -47,7 +47,7 @@ export async function writeBenchSlide(path: string, width: number, height: numbe
     .toFile(path);
 }
 
-/** Analyses N x N and N x 2N slides (random ResNet18, grad at 1_1 and 2_1, original + backward-hook). */
+/** Analyses N x N and N x 2N slides (random ResNet18, grad at 1_1 and 2_1, original + backward-hook, overlap 0 as measured before the default changed). */
 export async function benchWholeSlide(side: number, workers: number, onStage?: (what: string) => void): Promise<WholeSlideRow[]> {
   const dir = await mkdtemp(join(tmpdir(), 'sds-bench-slide-'));
   const rows: WholeSlideRow[] = [];
@@ -61,7 +61,7 @@ export async function benchWholeSlide(side: number, workers: number, onStage?: (
       await writeBenchSlide(slide, w, h);
       onStage?.(`analysing the ${w} x ${h} slide`);
       const stats = join(dir, `stats-${w}x${h}.json`);
-      await promisify(execFile)(process.execPath, [SDS, 'analyze', slide, '--weights', 'random:resnet18', '--out', join(dir, 'out'), '--patch', '256', '--layers', '1_1,2_1', '--variants', 'original,backward-hook', '--workers', String(workers), '--stats-json', stats], { maxBuffer: 64 << 20 });
+      await promisify(execFile)(process.execPath, [SDS, 'analyze', slide, '--weights', 'random:resnet18', '--out', join(dir, 'out'), '--patch', '256', '--overlap', '0', '--layers', '1_1,2_1', '--variants', 'original,backward-hook', '--workers', String(workers), '--stats-json', stats], { maxBuffer: 64 << 20 });
       const s = JSON.parse(await readFile(stats, 'utf8')) as { patches: number; seconds: number; patchesPerSecond: number; maxRssMb: number };
       rows.push({ width: w, height: h, patches: s.patches, seconds: s.seconds, patchesPerSecond: s.patchesPerSecond, maxRssMb: s.maxRssMb });
       await rm(slide, { force: true });

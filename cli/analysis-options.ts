@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ANALYSIS_DEFAULTS as D, analysisSpecSchema, layerListSchema, MAP_METHODS, mapMethodListSchema, parseContract, patchSchema, overlapSchema, slideAnalysisSchema, variantListSchema, type SlideAnalysisOptions } from '../contracts/index.js';
+import { ANALYSIS_DEFAULTS as D, analysisSpecSchema, defaultOverlap, layerListSchema, MAP_METHODS, mapMethodListSchema, parseContract, patchSchema, overlapSchema, slideAnalysisSchema, variantListSchema, type SlideAnalysisOptions } from '../contracts/index.js';
 import { describeModel, isWsinferFolder, modelSpecFromArgs } from '../models/index.js';
 import { readRoi } from '../slide/roi.js';
 import { opt } from './args.js';
@@ -27,7 +27,7 @@ export const ANALYSIS_OPTIONS = {
   level: opt.int('L', `slide level patches are read at (default ${D.level})`).pipe(spec.level.unwrap()).optional(),
   mpp: opt.number('UM', 'analyse at this many microns per pixel instead of a level (read at the nearest finer level, resized)').pipe(spec.mpp.unwrap()).optional(),
   'no-outputs': opt.flag("skip the overlays of the model's own class probabilities"),
-  overlap: opt.int('N', `pixels shared by neighbouring patches, blended (default ${D.overlap})`).pipe(overlapSchema).optional(),
+  overlap: opt.int('N', `pixels shared by neighbouring patches, blended; 0: side by side (default: patch/4 rounded down to a multiple of 32, ${defaultOverlap(D.patch)} at ${D.patch} px)`).pipe(overlapSchema).optional(),
   batch: opt.int('N', `patches per worker task (default ${D.batch})`).pipe(spec.batch.unwrap()).optional(),
   roi: opt.string('FILE', "GeoJSON regions (QuPath: Export objects as GeoJSON, level-0 pixels; holes allowed): analyse only the tissue patches whose centre lies inside them").optional(),
 };

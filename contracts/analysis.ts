@@ -12,6 +12,33 @@ import { parseContract } from './parse.js';
 /** Integrated Gradients' default number of steps (Captum's). */
 export const DEFAULT_IG_STEPS = 50;
 
+/**
+ * The coarsest layer scale (analysis px per map value) the default overlap keeps whole: the last
+ * stage of ResNet, VGG and U-Net encoders (`4_1`, `layer4`).
+ */
+export const OVERLAP_UNIT = 32;
+
+const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
+
+/**
+ * The default overlap of neighbouring patches (blended with the Hann window, maps/stitcher.ts): a
+ * quarter of the patch, rounded down to a multiple of `gcd(patch, scale)`, so that patch - overlap
+ * stays a multiple of every layer scale up to `scale` that divides the patch (check-spec.ts): 256 ->
+ * 64, 224 -> 32, 512 -> 128, 100 -> 24, 64 and 96 -> 0. Measured (README "Seams at full zoom"): at
+ * 256 px patches 64 brings every seam ratio near 1.0 where 0 and 32 leave a grid at some layer; it
+ * costs (256 / 192)^2 = 1.78x the patches. It depends on the patch only, not on the layers: the CLI, the server's form, the queue and
+ * `start` resolve the same value before any model is opened, and analyses of one slide with other
+ * layers keep the same grid. `scale`: a model whose coarsest requested layer is coarser than 32
+ * (check-spec.ts suggests this with its scale).
+ */
+export function defaultOverlap(patch: number, scale: number = OVERLAP_UNIT): number {
+  const unit = gcd(patch, scale);
+  return Math.floor(patch / 4 / unit) * unit;
+}
+
+/** The schema's stand-in for "no overlap given": replaced by `defaultOverlap(patch)` when the spec is parsed (never valid input). */
+const OVERLAP_FROM_PATCH = -1;
+
 export const ANALYSIS_DEFAULTS = {
   layers: ['1_1', '2_1'] as string[],
   methods: ['grad'] as MapMethod[],
@@ -20,8 +47,6 @@ export const ANALYSIS_DEFAULTS = {
   patch: 256,
   /** slide level read (when no target MPP is given) */
   level: 0,
-  /** pixels shared by neighbouring patches */
-  overlap: 0,
   /** patches per worker task and journal entry */
   batch: 8,
   /** least tissue fraction for a patch to be analysed */
@@ -50,7 +75,8 @@ export const analysisSpecSchema = z.object({
   level: z.number().int().min(0).max(64).default(ANALYSIS_DEFAULTS.level),
   /** target microns per pixel: read at the nearest finer level and resized (instead of `level`) */
   mpp: z.number().positive().max(100).optional(),
-  overlap: overlapSchema.default(ANALYSIS_DEFAULTS.overlap),
+  /** pixels shared by neighbouring patches (default: `defaultOverlap(patch)`, filled below) */
+  overlap: overlapSchema.default(OVERLAP_FROM_PATCH),
   batch: z.number().int().min(1).max(256).default(ANALYSIS_DEFAULTS.batch),
   minTissue: z.number().min(0).max(1).default(ANALYSIS_DEFAULTS.minTissue),
   /** the class explained in every patch (default: each patch its own prediction) */
@@ -66,7 +92,11 @@ export const analysisSpecSchema = z.object({
    * carry a digest of its regions, so a changed file is another analysis.
    */
   roi: z.string().min(1).optional(),
-});
+})
+  // the overlap's default depends on the patch: filled here, so every path (CLI, server, queue payloads,
+  // `start`, manifests' records) resolves it before planning, and the plan's fingerprint and the
+  // manifest record the overlap used. An object check, not a transform: `.shape` and `.extend` stay.
+  .overwrite((s) => (s.overlap === OVERLAP_FROM_PATCH ? { ...s, overlap: defaultOverlap(s.patch) } : s));
 
 export type AnalysisSpec = z.output<typeof analysisSpecSchema>;
 /** What callers may give: defaults may be left out. */

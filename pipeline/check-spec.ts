@@ -4,8 +4,14 @@
  * planning refuse the same requests with the same words.
  */
 import { SdsError } from '../core/errors.js';
-import type { AnalysisSpec } from '../contracts/index.js';
+import { defaultOverlap, type AnalysisSpec } from '../contracts/index.js';
 import type { ModelDescription } from '../models/index.js';
+
+/** A patch and overlap that a layer of `s` px per value takes: the nearest multiple of s, with its default overlap for that scale. */
+function suggestPatch(patch: number, s: number): string {
+  const p = Math.max(s, Math.round(patch / s) * s);
+  return `e.g. patch ${p}, overlap ${defaultOverlap(p, s)} (or 0)`;
+}
 
 export function checkSpec(model: ModelDescription, spec: Pick<AnalysisSpec, 'layers' | 'methods' | 'variants' | 'patch' | 'overlap' | 'surrogate' | 'target'>): void {
   const bad = (field: string, message: string, suggestion?: string) => new SdsError('BAD_ARGUMENT', `${field}: ${message}`, { suggestion, context: { field } });
@@ -31,7 +37,7 @@ export function checkSpec(model: ModelDescription, spec: Pick<AnalysisSpec, 'lay
     const s = model.scales.get(l) ?? 1;
     // each patch's map must land on whole overlay pixels
     if (spec.patch % s || stride % s) {
-      throw bad('patch', `layer ${l} has one value per ${s} px; patch (${spec.patch}) and patch - overlap (${stride}) must be multiples of ${s}`, `e.g. patch ${Math.max(s, Math.round(spec.patch / s) * s)}, overlap 0`);
+      throw bad('patch', `layer ${l} has one value per ${s} px; patch (${spec.patch}) and patch - overlap (${stride}) must be multiples of ${s}`, suggestPatch(spec.patch, s));
     }
   }
 }

@@ -15,7 +15,7 @@ import { printTable } from '../table.js';
 export const analyzeCommand = defineCommand({
   name: 'analyze',
   summary: 'Per-layer saliency over a whole slide: tissue patches through the model, stitched overlays (OME-Zarr + Deep Zoom) and a manifest.',
-  usage: 'sds analyze <slide> --out DIR --weights W [--arch A] [--surrogate P] [--layers 1_1,2_1] [--methods grad] [--variants original,backward-hook] [--patch 256 | --mpp 0.5] [--overlap 0]',
+  usage: 'sds analyze <slide> --out DIR --weights W [--arch A] [--surrogate P] [--layers 1_1,2_1] [--methods grad] [--variants original,backward-hook] [--patch 256 | --mpp 0.5] [--overlap 64]',
   schema: z.object({
     weights: ANALYSIS_OPTIONS.weights,
     arch: ANALYSIS_OPTIONS.arch,

@@ -34,6 +34,7 @@ const FACTS: { fact: string; pattern: RegExp; home: string }[] = [
   { fact: 'the overlay entry', pattern: /overlayEntrySchema\s*=|interface OverlayEntry\b|type OverlayEntry\s*=/, home: 'contracts/manifest.ts' },
   { fact: 'the model spec', pattern: /kind:\s*['"]file['"];\s*weights|modelSpecSchema\s*=/, home: 'contracts/model-spec.ts' },
   { fact: 'the analysis defaults', pattern: /ANALYSIS_DEFAULTS\s*=|minTissue\s*\?\?\s*0\.5|patch:\s*256,\s*level:\s*0/, home: 'contracts/analysis.ts' },
+  { fact: 'the default overlap (a quarter of the patch)', pattern: /Math\.floor\(\s*\w*[pP]atch\w*\s*\/\s*4/, home: 'contracts/analysis.ts' },
   { fact: 'the analysis request', pattern: /analysisRequestSchema\s*=/, home: 'contracts/api.ts' },
   // Each format states its own extensions (SlideFormat.extensions); slide/formats.ts derives SLIDE_EXTENSIONS from them.
   { fact: 'the TIFF family extensions', pattern: /['"]\.svs['"],\s*['"]\.tif['"]/, home: 'slide/tiff/format.ts' },

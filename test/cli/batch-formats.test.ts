@@ -84,7 +84,7 @@ describe.skipIf(!haveShared)('sds batch over a folder of every format and two br
   });
 
   it('finishes the good ones and reports the broken ones with the file and the problem', async () => {
-    const run = await sdsRun(['batch', folder, '--out', out, '--weights', 'random:resnet18', '--patch', '128', '--level', '1', '--layers', '2_1', '--variants', 'backward-hook', '--workers', '1']);
+    const run = await sdsRun(['batch', folder, '--out', out, '--weights', 'random:resnet18', '--patch', '128', '--overlap', '0', '--level', '1', '--layers', '2_1', '--variants', 'backward-hook', '--workers', '1']);
     expect(run.code, run.stderr).toBe(1);
     for (const stem of Object.keys(GOOD)) expect(run.stdout).toMatch(new RegExp(`^${stem.replace('.', '\\.')}\\S*\\s+done\\s+\\d+`, 'm'));
     expect(run.stdout).toMatch(/^cut\.ndpi\s+failed: .*cut\.ndpi.*(truncated|past the end|outside the file)/m);

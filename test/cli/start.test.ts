@@ -11,9 +11,10 @@ const MODELS = fileURLToPath(new URL('../../models-demo/', import.meta.url));
 const hasModels = existsSync(join(MODELS, 'tumour-resnet18.safetensors'));
 
 describe.skipIf(!hasModels)('npm start (sds start --quick): sample, demo analysis, served viewer', () => {
+  // samples of 1536 and 768 px: at the default overlap (64 at 256 px patches, stride 192) as many grid patches as 2048 and 1024 px had side by side
   it('makes the sample, analyses it with the demo classifier, serves the viewer with the overlays; a second start reuses the cache', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sds-start-'));
-    const args = [SDS, 'start', '--quick', '--port', '0', '--sample', join(dir, 'sample.svs'), '--size', '2048', '--results', join(dir, 'results'), '--workers', '2'];
+    const args = [SDS, 'start', '--quick', '--port', '0', '--sample', join(dir, 'sample.svs'), '--size', '1536', '--results', join(dir, 'results'), '--workers', '2'];
     const start = () => {
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       let err = '';
@@ -84,7 +85,7 @@ describe.skipIf(!hasModels)('npm start (sds start --quick): sample, demo analysi
     const dir = mkdtempSync(join(tmpdir(), 'sds-start-err-'));
     const run = (extra: string[]) =>
       new Promise<{ code: number | null; err: string; out: string }>((ok) => {
-        const child = spawn(process.execPath, [SDS, 'start', '--quick', '--sample', join(dir, 'sample.svs'), '--size', '1024', '--results', join(dir, 'results'), '--workers', '2', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, [SDS, 'start', '--quick', '--sample', join(dir, 'sample.svs'), '--size', '768', '--results', join(dir, 'results'), '--workers', '2', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
         let err = '', out = '';
         child.stderr.on('data', (d: Buffer) => (err += d.toString()));
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));

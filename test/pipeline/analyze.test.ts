@@ -61,7 +61,7 @@ describe.skipIf(!hasFixtures || !existsSync(CMU))('whole-slide analysis (CMU-1-S
 
   it('sds analyze writes the mask, OME-Zarr stores, Deep Zoom overlays and the manifest', async () => {
     const out = mkdtempSync(join(tmpdir(), 'sds-analyze-'));
-    await promisify(execFile)(process.execPath, [new URL('../../bin/sds.js', import.meta.url).pathname, 'analyze', CMU, '--weights', `${FIXTURES}resnet18_c3.safetensors`, '--out', out, '--patch', '224', '--layers', '2_1', '--variants', 'original,backward-hook', '--target', '2', '--workers', '2']);
+    await promisify(execFile)(process.execPath, [new URL('../../bin/sds.js', import.meta.url).pathname, 'analyze', CMU, '--weights', `${FIXTURES}resnet18_c3.safetensors`, '--out', out, '--patch', '224', '--overlap', '0', '--layers', '2_1', '--variants', 'original,backward-hook', '--target', '2', '--workers', '2']);
     const dir = join(out, 'CMU-1-Small-Region');
     const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as import('../../contracts/index.js').Manifest;
     expect(m.slide).toMatchObject({ width: 2220, height: 2967, mpp: { x: 0.499, y: 0.499 } });

@@ -182,6 +182,6 @@ describe('rerun detection', () => {
     const dir = join(root, 'out', 'x');
     await manifestWith(dir, slide);
     expect((await existingAnalysis(dir, SPEC)).state).toBe('same');
-    expect(await existingAnalysis(dir, { ...SPEC, variants: ['original', 'backward-hook'], patch: 128 })).toMatchObject({ state: 'different', differences: ['variants: backward-hook there, original,backward-hook asked', 'patch: 64 there, 128 asked'] });
+    expect(await existingAnalysis(dir, { ...SPEC, variants: ['original', 'backward-hook'], patch: 128, overlap: 0 })).toMatchObject({ state: 'different', differences: ['variants: backward-hook there, original,backward-hook asked', 'patch: 64 there, 128 asked'] });
   });
 });

@@ -52,7 +52,7 @@ describe.skipIf(!present)('sds server: ONNX models and WSInfer model folders', (
     const r = await fetch(`${base}api/analyses`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ slide: 'tissue', model: vgg.id, layers: vgg.defaultLayers, methods: ['grad'], variants: ['original', 'backward-hook'], patch: 128 }),
+      body: JSON.stringify({ slide: 'tissue', model: vgg.id, layers: vgg.defaultLayers, methods: ['grad'], variants: ['original', 'backward-hook'], patch: 128, overlap: 0 }),
     });
     expect(r.status, await r.clone().text()).toBe(202);
     const { job } = (await r.json()) as { job: string };

@@ -90,8 +90,8 @@ describe.skipIf(!CHROMIUM)('viewer in chromium against sds serve (real server, r
       slidePath = join(slidesDir, 'generated-tissue.tif');
       await writeTiff(slidePath, tissuePattern(1536, 1280), 1536, 1280);
     }
-    // a small slide without analysis, for the "Analyse slide…" job
-    await writeTiff(join(slidesDir, 'small-tissue.tif'), tissuePattern(1024, 768), 1024, 768);
+    // a small slide without analysis, for the "Analyse slide…" job (4 tissue patches at the form's default overlap, 64 at 256 px)
+    await writeTiff(join(slidesDir, 'small-tissue.tif'), tissuePattern(768, 576), 768, 576);
     const t0 = performance.now();
     ({ manifest } = await analyzeSlideToDir({
       slide: slidePath,

@@ -4,7 +4,7 @@
  * opened then says the sample is being made, shows the slide when it is written, follows the demo
  * analysis running behind it (the server's job, over its event stream) and draws its first overlay
  * as soon as it is finished, without a reload. The times of each step are logged ([start-e2e]), not
- * asserted; screenshots: test-output/e2e/start-*.png. Kept small for CI: a 2048 px sample, --quick.
+ * asserted; screenshots: test-output/e2e/start-*.png. Kept small for CI: a 3072 px sample, --quick.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,8 +28,12 @@ const OUT = new URL('../../test-output/e2e/', import.meta.url).pathname;
  */
 const SAMPLE = process.env.SDS_START_E2E_SAMPLE;
 const FULL = process.env.SDS_START_E2E_FULL === '1';
-/** the sample's side: 4096 px makes the first overlays 2 x 2 store chunks, so half of one is drawn before the rest is computed (8192: npm start's own sample) */
-const SIZE = Number(process.env.SDS_START_E2E_SIZE ?? (SAMPLE ? 8192 : 4096));
+/**
+ * the sample's side: 3072 px makes the first overlays (1_0, 1_1: 4 px per value) 2 x 2 store chunks, so part of
+ * one is drawn before the rest is computed, with as many grid patches at the default overlap (stride 192) as
+ * 4096 px had side by side (8192: npm start's own sample)
+ */
+const SIZE = Number(process.env.SDS_START_E2E_SIZE ?? (SAMPLE ? 8192 : 3072));
 
 /** What the callbacks that run in the page use of it (the functions are sent to the browser as source). */
 interface PageElement {
