@@ -102,13 +102,26 @@ export function bandRows(width: number, chunk: number): number {
   return Math.max(1, Math.min(chunk, Math.floor((1 << 24) / width)));
 }
 
-export async function exportSaliencyGeoJson(analysisDir: string, o: RegionOptions): Promise<RegionExport> {
+/** The traced regions of one overlay's store, before anything is written (`sds regions` writes them, the server sends them). */
+export interface SaliencyRegions {
+  /** magnitude threshold applied */
+  threshold: number;
+  collection: RegionCollection;
+  /** level-0 px² over all regions */
+  totalArea: number;
+  /** most extreme region peak (NaN when there are no regions) */
+  max: number;
+}
+
+/**
+ * Thresholds `store` (the float store of overlay `ov`) and traces its regions, strongest peak
+ * first: what `sds regions` writes, computed without writing (the server's on-demand regions).
+ * Memory: one band of rows (`bandRows`) and the open components' outlines.
+ */
+export async function saliencyRegions(store: FloatStore, ov: OverlayEntry, mpp: { x: number; y: number } | undefined | null, o: Omit<RegionOptions, 'out'>): Promise<SaliencyRegions> {
   const variant = o.variant ?? 'backward-hook';
   const method = o.method ?? 'grad';
   const sign = o.sign ?? 'positive';
-  const m = await readManifest(analysisDir);
-  const ov = findOverlay(m, variant, method, o.layer);
-  const store = await FloatStore.open(join(analysisDir, ov.store), { cacheChunks: 4 });
   const ds = ov.downsample;
 
   let threshold: number;
@@ -142,7 +155,6 @@ export async function exportSaliencyGeoJson(analysisDir: string, o: RegionOption
   found.push(...tracer.end());
   found.sort((a, b) => rank(b.peak) - rank(a.peak));
 
-  const mpp = m.slide.mpp;
   const className = `Saliency ${o.layer}`;
   const features: RegionFeature[] = found.map((c, i) => {
     const area = c.pixels * ds * ds;
@@ -163,17 +175,25 @@ export async function exportSaliencyGeoJson(analysisDir: string, o: RegionOption
       },
     };
   });
-  const collection: RegionCollection = { type: 'FeatureCollection', features };
+  return {
+    threshold,
+    collection: { type: 'FeatureCollection', features },
+    totalArea: features.reduce((s, f) => s + f.properties.measurements.area_px, 0),
+    max: found.length ? found[0]!.peak : NaN,
+  };
+}
+
+export async function exportSaliencyGeoJson(analysisDir: string, o: RegionOptions): Promise<RegionExport> {
+  const variant = o.variant ?? 'backward-hook';
+  const method = o.method ?? 'grad';
+  const m = await readManifest(analysisDir);
+  const ov = findOverlay(m, variant, method, o.layer);
+  const store = await FloatStore.open(join(analysisDir, ov.store), { cacheChunks: 4 });
+  const r = await saliencyRegions(store, ov, m.slide.mpp, o);
+  const features = r.collection.features;
   const path = o.out ?? join(analysisDir, 'regions', variant, method, `${o.layer}.geojson`);
   await mkdir(dirname(path), { recursive: true });
   // one feature per line: diffable, and streamable by line-oriented tools
   await writeFile(path, `{"type":"FeatureCollection","features":[\n${features.map((f) => JSON.stringify(f)).join(',\n')}\n]}\n`);
-  return {
-    path,
-    overlay: ov,
-    threshold,
-    collection,
-    totalArea: features.reduce((s, f) => s + f.properties.measurements.area_px, 0),
-    max: found.length ? found[0]!.peak : NaN,
-  };
+  return { path, overlay: ov, ...r };
 }

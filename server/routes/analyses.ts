@@ -18,7 +18,7 @@ import { sendImage } from './slides.js';
 
 const SEGMENT = /^[A-Za-z0-9._-]{1,128}$/;
 
-function findOverlay(a: AnalysisEntry, variant: string, method: string, layer: string): OverlayRef {
+export function findOverlay(a: AnalysisEntry, variant: string, method: string, layer: string): OverlayRef {
   for (const [what, v] of [['variant', variant], ['method', method], ['layer', layer]] as const) {
     if (!SEGMENT.test(v)) throw badRequest(`bad overlay ${what} "${v.slice(0, 100)}"`, 'use the overlay URLs listed by GET /api/analyses/<id>');
   }
