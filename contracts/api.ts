@@ -4,7 +4,7 @@
  * with. The viewer's JSDoc imports these types; GET /api/config serves the lists and defaults.
  */
 import { z } from 'zod';
-import { ANALYSIS_DEFAULTS, layerListSchema, mapMethodListSchema, overlapSchema, patchSchema, variantListSchema } from './analysis.js';
+import { ANALYSIS_DEFAULTS, defaultOverlap, layerListSchema, mapMethodListSchema, overlapSchema, patchSchema, variantListSchema } from './analysis.js';
 import { MAP_METHODS, VARIANTS, type MapMethod, type Variant } from './names.js';
 
 /** Slide, analysis, model and job ids as they appear in URLs. */
@@ -21,7 +21,10 @@ export const analysisRequestSchema = z.strictObject({
   methods: mapMethodListSchema,
   variants: variantListSchema,
   patch: patchSchema.default(ANALYSIS_DEFAULTS.patch),
-  overlap: overlapSchema.default(ANALYSIS_DEFAULTS.overlap),
+  /** absent: `defaultOverlap(patch)` (parseAnalysisSpec fills it, so it follows the patch) */
+  overlap: overlapSchema.optional(),
+  /** regions of interest: the content of QuPath's GeoJSON export, inline (checked with contracts/roi.ts by the server) */
+  roi: z.unknown().optional(),
 });
 export type AnalysisRequest = z.output<typeof analysisRequestSchema>;
 
@@ -95,7 +98,8 @@ export interface ModelInfo {
   patch?: number;
 }
 
-export type JobState = 'queued' | 'running' | 'done' | 'failed';
+/** `cancelled`: stopped by DELETE /api/jobs/:job (finished batches stay journalled: the same request again resumes) */
+export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 
 /** GET /api/jobs/:job, and the SSE events' payloads. */
 export interface JobStatus {
@@ -108,6 +112,8 @@ export interface JobStatus {
   rate: number;
   /** seconds left at that rate; null while unknown */
   eta: number | null;
+  /** of `done`, the batches taken from the journal of an earlier, stopped run (a resumed job); worked here only */
+  reused?: number;
   error?: string;
   analysis?: string;
 }
@@ -125,5 +131,104 @@ export interface ViewerConfig {
 
 export function viewerConfig(colormaps: ColormapTable): ViewerConfig {
   const d = ANALYSIS_DEFAULTS;
-  return { methods: MAP_METHODS, variants: VARIANTS, defaults: { layers: d.layers, methods: d.methods, variants: d.variants, patch: d.patch, overlap: d.overlap }, colormaps };
+  return { methods: MAP_METHODS, variants: VARIANTS, defaults: { layers: d.layers, methods: d.methods, variants: d.variants, patch: d.patch, overlap: defaultOverlap(d.patch) }, colormaps };
+}
+
+// ---- viewer tools (server/API.md "Viewer tools"): saliency regions and statistics inside a shape ----
+
+/** Bounds of what the viewer tools send and get back: a hand-drawn shape has tens of vertices, a QuPath annotation a few thousand. */
+export const REGION_TOOL_LIMITS = {
+  /** vertices over all rings of a shape sent for statistics */
+  vertices: 5000,
+  rings: 32,
+  /** |coordinate| in level-0 pixels */
+  coordinate: 1e9,
+  /** request body of POST .../stats */
+  bodyBytes: 256 * 1024,
+  /** regions sent by GET .../regions (the strongest first; `truncated` says when more were found) */
+  regions: 500,
+  /** and their outline vertices in all: the answer stays a few MB whatever the map */
+  regionVertices: 200_000,
+} as const;
+
+/** A number in a query string (decimal, optional exponent), finite. */
+const queryNumber = z
+  .string()
+  .regex(/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/, 'must be a number')
+  .transform(Number)
+  .refine(Number.isFinite, 'must be finite');
+
+/** GET /api/analyses/:aid/overlays/:variant/:method/:layer/regions: the `sds regions` options a viewer may set. */
+export const regionsQuerySchema = z
+  .strictObject({
+    quantile: queryNumber.refine((q) => q > 0 && q < 1, 'must be in (0, 1)').optional(),
+    threshold: queryNumber.refine((t) => t >= 0, 'must be a magnitude >= 0').optional(),
+    sign: z.enum(['positive', 'negative', 'abs']).optional(),
+  })
+  .refine((q) => q.quantile === undefined || q.threshold === undefined, { message: 'give quantile or threshold, not both', path: ['threshold'] });
+export type RegionsQuery = z.output<typeof regionsQuerySchema>;
+
+const coordinate = z.number().min(-REGION_TOOL_LIMITS.coordinate).max(REGION_TOOL_LIMITS.coordinate);
+const statsRing = z.array(z.tuple([coordinate, coordinate])).min(3, 'a ring needs at least 3 positions').max(REGION_TOOL_LIMITS.vertices);
+
+/** POST .../stats: a GeoJSON Polygon in level-0 pixels (exterior ring, then holes) and the threshold. */
+export const regionStatsRequestSchema = z.strictObject({
+  geometry: z.strictObject({
+    type: z.literal('Polygon'),
+    coordinates: z
+      .array(statsRing)
+      .min(1, 'a polygon needs its exterior ring')
+      .max(REGION_TOOL_LIMITS.rings)
+      .refine((rings) => rings.reduce((n, r) => n + r.length, 0) <= REGION_TOOL_LIMITS.vertices, `at most ${REGION_TOOL_LIMITS.vertices} vertices in all`),
+  }),
+  /** a map pixel is "above" when its value >= threshold; default: the overlay's upper range value (the 99th percentile of |value|) */
+  threshold: z.number().min(-1e30).max(1e30).optional(),
+});
+export type RegionStatsRequest = z.output<typeof regionStatsRequestSchema>;
+
+/** POST .../stats answer (results/region-stats.ts RegionStats, plus the overlay key). */
+export interface RegionStatsResponse {
+  key: string;
+  /** map pixels inside with a value; `noTissue`: inside without (NaN) */
+  pixels: number;
+  noTissue: number;
+  mean: number | null;
+  min: number | null;
+  max: number | null;
+  threshold: number;
+  above: number;
+  aboveShare: number | null;
+  areaPx: number;
+  areaUm2: number | null;
+  mapBox: [number, number, number, number];
+}
+
+/** A region polygon as `sds regions` writes it (results/geojson.ts), the fields the viewer reads. */
+export interface RegionFeatureJson {
+  type: 'Feature';
+  geometry: { type: 'Polygon'; coordinates: number[][][] };
+  properties: { name: string; measurements: { max: number; mean: number; area_px: number; area_um2?: number; peak_x: number; peak_y: number } } & Record<string, unknown>;
+}
+
+/** GET .../:layer/regions */
+export interface RegionsResponse {
+  key: string;
+  threshold: number;
+  sign: 'positive' | 'negative' | 'abs';
+  /** regions found; `features` holds the strongest of them, at most REGION_TOOL_LIMITS.regions with REGION_TOOL_LIMITS.regionVertices vertices in all */
+  count: number;
+  truncated: boolean;
+  features: RegionFeatureJson[];
+}
+
+/** GET /api/analyses/:aid/regions: the `sds regions` files of an analysis. */
+export interface RegionsFileInfo {
+  key: string;
+  variant: string;
+  method: string;
+  layer: string;
+  /** GET this for the FeatureCollection */
+  url: string;
+  /** features in the file; null when the file is too large to count */
+  count: number | null;
 }

@@ -11,6 +11,8 @@ export {
   pickAnalysisSpec,
   ANALYSIS_DEFAULTS,
   DEFAULT_IG_STEPS,
+  defaultOverlap,
+  OVERLAP_UNIT,
   layerNameSchema,
   layerListSchema,
   mapMethodListSchema,
@@ -24,3 +26,4 @@ export { manifestSchema, overlayEntrySchema, analysisRecordSchema, MANIFEST_FILE
 export { slideAnalysisSchema, slideTaskSchema, chunkJobSchema, finalizeJobSchema, type SlideAnalysisOptions, type SlideAnalysisInput, type SlideTask, type ChunkJobData, type FinalizeJobData } from './queue.js';
 export { analysisRequestSchema, idSchema, viewerConfig, type AnalysisRequest, type AnalysisSummary, type OverlayInfo, type SlideSummary, type SlideDetail, type ModelInfo, type JobState, type JobStatus, type Mpp, type ColormapTable, type ViewerConfig } from './api.js';
 export { parseContract, describeIssues } from './parse.js';
+export { EXPORT_COMPRESSIONS, EXPORT_DEFAULTS, EXPORT_KINDS, exportCompressionSchema, exportQualitySchema, exportRangeSchema, exportRequestSchema, exportTileSizeSchema, type ExportKind, type ExportRequest, type ExportRequestInput, type ExportState, type ExportStatus } from './export.js';

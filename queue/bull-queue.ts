@@ -20,7 +20,7 @@ import { slideStatus } from './bull-status.js';
 import { runWorker } from './bull-worker.js';
 import { checkRedis, parseRedisUrl, redisOptions, type ConnectOptions, type RedisTarget } from './connection.js';
 import type { JobKinds } from './jobs.js';
-import type { BatchQueue, EnqueueOutcome, SlideAnalysisOptions, SlideStatus, SlideTask, WorkOptions } from './types.js';
+import type { BatchQueue, CancelOutcome, EnqueueOutcome, SlideAnalysisOptions, SlideStatus, SlideTask, WorkOptions } from './types.js';
 
 export interface BullQueueOptions extends ConnectOptions {
   /** BullMQ queue name (default "sds-analysis"); one Redis database can hold several */
@@ -217,6 +217,27 @@ export class BullQueue implements BatchQueue {
     }
     const parents = [...jobs.values()].filter((e) => e.job.name === 'finalize').sort((a, b) => a.job.timestamp - b.job.timestamp);
     return parents.map(({ job, state }) => slideStatus(job, state, children.get(job.id ?? '') ?? []));
+  }
+
+  /**
+   * Takes a slide's flow out of the queue while no worker holds any of its jobs. BullMQ cannot stop
+   * a job a worker runs (its lock belongs to that worker, on another machine): then the slide is
+   * refused with that reason and goes on; its journal keeps what is done either way.
+   */
+  async cancel(dir: string): Promise<CancelOutcome> {
+    const job = await this.queue.getJob(slideJobId(dir));
+    if (!job) return { state: 'not-found' };
+    const state = await job.getState();
+    if (state === 'completed' || state === 'failed' || state === 'unknown') return { state: 'not-found' };
+    const refused = { state: 'refused' as const, note: 'a queue worker is running part of this analysis, and BullMQ cannot stop a job a worker holds: it goes on there (stop that sds worker to stop it); waiting analyses can be cancelled' };
+    if (state === 'active') return refused;
+    try {
+      // refused by BullMQ (nothing removed) while a worker holds the parent or one of its chunks
+      await job.remove({ removeChildren: true });
+    } catch {
+      return refused;
+    }
+    return { state: 'removed' };
   }
 
   async counts(): Promise<QueueCounts> {

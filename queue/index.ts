@@ -1,4 +1,4 @@
-export type { BatchQueue, EnqueueOutcome, EnqueueState, JobInfo, JobOutcome, SlideAnalysisOptions, SlideState, SlideStatus, SlideTask, WorkListener, WorkOptions } from './types.js';
+export type { BatchQueue, CancelOutcome, EnqueueOutcome, EnqueueState, JobInfo, JobOutcome, SlideAnalysisOptions, SlideState, SlideStatus, SlideTask, WorkListener, WorkOptions } from './types.js';
 export { LocalQueue } from './local-queue.js';
 export { BullQueue, slideJobId, type BullQueueOptions, type QueueCounts } from './bull-queue.js';
 export { checkRedis, parseRedisUrl, redisOptions, type ConnectOptions, type RedisTarget } from './connection.js';

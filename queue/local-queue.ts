@@ -1,19 +1,23 @@
 /**
  * The in-process queue behind `sds batch` without --queue: slides one after another in this
  * process, each analysed whole (compute and stitch stream together); a failing slide is recorded
- * with its reason and the rest go on.
+ * with its reason and the rest go on. One slide can be cancelled: a waiting one is skipped, the
+ * running one stops at its next batch through its own AbortSignal (its finished batches stay
+ * journalled, so analysing it again resumes) and the queue goes on with the next.
  */
 import { basename } from 'node:path';
 import { analyzeSlideToDir } from '../pipeline/index.js';
 import { otherAnalysisError, existingAnalysis } from '../pipeline/existing-analysis.js';
 import { claimAnalysisDir } from '../pipeline/results-dir.js';
-import type { BatchQueue, EnqueueOutcome, SlideStatus, SlideTask, WorkOptions } from './types.js';
+import type { BatchQueue, CancelOutcome, EnqueueOutcome, SlideStatus, SlideTask, WorkOptions } from './types.js';
 
 interface Entry {
   task: SlideTask;
   status: SlideStatus;
   /** position in enqueue order (skipped slides count too, as the run's "slide i of N") */
   index: number;
+  /** aborts this slide alone while it runs (`cancel`) */
+  stop?: AbortController;
 }
 
 export class LocalQueue implements BatchQueue {
@@ -64,6 +68,10 @@ export class LocalQueue implements BatchQueue {
       const { task, status } = e;
       const job = { id: `slide-${e.index + 1}`, kind: 'slide', slide: status.slide, dir: status.dir, label: status.slide, index: e.index + 1, of: this.enqueued };
       status.state = 'running';
+      // this slide's own stop, also pulled by the run's signal (told apart below by which one aborted)
+      const stop = (e.stop = new AbortController());
+      const onStop = () => stop.abort();
+      signal?.addEventListener('abort', onStop, { once: true });
       listener?.started?.(job);
       const t0 = performance.now();
       try {
@@ -72,9 +80,9 @@ export class LocalQueue implements BatchQueue {
           slide: task.slide,
           workers,
           replace: task.replace,
-          signal,
+          signal: stop.signal,
           onPlan: (plan) => (status.batches.total = plan.batches.length),
-          onProgress: (p) => listener?.progress?.(job, p.done, p.total, p.reused ? `(${p.reused} from journal)` : ''),
+          onProgress: (p) => listener?.progress?.(job, p.done, p.total, p.reused ? `(${p.reused} from journal)` : '', p.reused),
         });
         const { computed, reused } = r.stats;
         Object.assign(status, { state: 'done', chunks: { done: 1, total: 1 }, batches: { done: computed + reused, total: computed + reused }, patches: r.manifest.patches.count, seconds: r.stats.seconds });
@@ -82,6 +90,12 @@ export class LocalQueue implements BatchQueue {
         listener?.finished?.(job, { ok: true, seconds: r.stats.seconds });
       } catch (err) {
         const seconds = (performance.now() - t0) / 1000;
+        if (stop.signal.aborted && !signal?.aborted) {
+          // cancelled alone: the journal keeps its finished batches; the next slide goes on
+          Object.assign(status, { state: 'cancelled', seconds, note: 'cancelled (finished batches are journalled)' });
+          listener?.finished?.(job, { ok: false, seconds, message: status.note, cancelled: true });
+          continue;
+        }
         if (signal?.aborted) {
           // stopped, not failed: its finished batches are journalled and the next run resumes
           Object.assign(status, { state: 'queued', seconds, note: 'stopped (finished batches are journalled)' });
@@ -90,8 +104,22 @@ export class LocalQueue implements BatchQueue {
         }
         Object.assign(status, { state: 'failed', seconds, note: (err as Error).message.split('\n')[0] });
         listener?.finished?.(job, { ok: false, seconds, message: status.note, error: err });
+      } finally {
+        e.stop = undefined;
+        signal?.removeEventListener('abort', onStop);
       }
     }
+  }
+
+  async cancel(dir: string): Promise<CancelOutcome> {
+    const e = this.entries.find((x) => x.status.dir === dir && (x.status.state === 'queued' || x.status.state === 'running'));
+    if (!e) return { state: 'not-found' };
+    if (e.status.state === 'queued') {
+      Object.assign(e.status, { state: 'cancelled', note: 'cancelled before it started' });
+      return { state: 'removed' };
+    }
+    e.stop?.abort();
+    return { state: 'stopping' };
   }
 
   async status(): Promise<SlideStatus[]> {

@@ -20,7 +20,7 @@ export interface EnqueueOutcome {
   note?: string;
 }
 
-export type SlideState = 'queued' | 'running' | 'finalizing' | 'done' | 'failed';
+export type SlideState = 'queued' | 'running' | 'finalizing' | 'done' | 'failed' | 'cancelled';
 
 export interface SlideStatus {
   /** slide file name */
@@ -64,11 +64,22 @@ export interface JobOutcome {
   retry?: boolean;
   /** a job handed back to the queue unfinished (shutdown) */
   released?: boolean;
+  /** a job stopped by `cancel` (its finished batches are journalled: a rerun resumes) */
+  cancelled?: boolean;
 }
+
+/**
+ * What `cancel` did: a waiting slide was taken out of the queue ('removed'), a slide running in
+ * this process stops at its next batch ('stopping': its worker reports `cancelled`), the queue
+ * does not know the slide ('not-found'), or it cannot be stopped from here ('refused', with why:
+ * a BullMQ chunk a worker elsewhere is running).
+ */
+export type CancelOutcome = { state: 'removed' } | { state: 'stopping' } | { state: 'not-found' } | { state: 'refused'; note: string };
 
 export interface WorkListener {
   started?(job: JobInfo): void;
-  progress?(job: JobInfo, done: number, total: number, note?: string): void;
+  /** `reused`: of `done`, the batches taken from the journal (a resumed slide), where the queue knows */
+  progress?(job: JobInfo, done: number, total: number, note?: string, reused?: number): void;
   finished?(job: JobInfo, outcome: JobOutcome): void;
   /** anything else worth a line (connection trouble, shutdown) */
   log?(message: string): void;
@@ -95,5 +106,7 @@ export interface BatchQueue {
   work(options?: WorkOptions): Promise<void>;
   /** Every known slide with its progress, in enqueue order. */
   status(): Promise<SlideStatus[]>;
+  /** Stops one slide (by its results folder): see CancelOutcome. */
+  cancel(dir: string): Promise<CancelOutcome>;
   close(): Promise<void>;
 }

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { OUTPUT_VARIANT, type OverlayEntry } from '../contracts/index.js';
 import { FloatStore } from '../maps/index.js';
-import { checkOutputPath } from './export-common.js';
+import { checkExportAborted, checkOutputPath } from './export-common.js';
 import { allOverlays, analysedPatches, type AnalysedPatch } from './export-patches.js';
 import { readManifest } from './manifest.js';
 
@@ -25,6 +25,8 @@ export interface DetectionsOptions {
   out: string;
   force?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** stops the export before its next patch (ABORTED; the partial file is removed) */
+  signal?: AbortSignal;
 }
 
 export interface DetectionFeature {
@@ -101,6 +103,9 @@ export async function exportDetections(analysisDir: string, o: DetectionsOptions
 
   const tmp = `${o.out}.partial-${process.pid}`;
   const ws = createWriteStream(tmp);
+  // errors reach the awaited write/finish below (events.once rejects on them); without a listener a
+  // late one (the file opening after a stop destroyed the stream) would crash the process
+  ws.on('error', () => undefined);
   const write = async (s: string) => {
     if (!ws.write(s)) await once(ws, 'drain');
   };
@@ -109,6 +114,7 @@ export async function exportDetections(analysisDir: string, o: DetectionsOptions
   try {
     await write('{"type":"FeatureCollection","features":[\n');
     for (const [i, p] of patches.entries()) {
+      checkExportAborted(o.signal);
       const measurements: Record<string, number> = {};
       const put = (k: string, v: number) => {
         if (Number.isFinite(v)) measurements[k] = round(v);
@@ -156,7 +162,12 @@ export async function exportDetections(analysisDir: string, o: DetectionsOptions
     ok = true;
   } finally {
     if (!ok) {
-      ws.destroy();
+      // closed first: the file may still be opening, and would be created after an earlier rm
+      if (!ws.closed) {
+        const closed = once(ws, 'close').catch(() => undefined);
+        ws.destroy();
+        await closed;
+      }
       await rm(tmp, { force: true });
     }
   }

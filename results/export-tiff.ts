@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { SdsError } from '../core/errors.js';
 import { overlayKey, OUTPUT_VARIANT, type OverlayEntry } from '../contracts/index.js';
 import { colorize, DZI_COLORMAPS, FloatStore, renderTileValues, type DziColormap } from '../maps/index.js';
-import { checkOutputPath, overlayByKey } from './export-common.js';
+import { checkExportAborted, checkOutputPath, overlayByKey } from './export-common.js';
 import { writeTiledTiff, type TiffLevelShape, type UniformTile } from './export-tiff-writer.js';
 import { readManifest } from './manifest.js';
 
@@ -38,6 +38,8 @@ export interface OverlayTiffOptions {
   /** replace an existing file */
   force?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** stops the export before its next tile (ABORTED; the partial file is removed) */
+  signal?: AbortSignal;
 }
 
 export interface TiffLevelInfo extends TiffLevelShape {
@@ -120,6 +122,7 @@ export async function exportOverlayTiff(analysisDir: string, o: OverlayTiffOptio
   const compression = o.compression ?? 'deflate';
   const tileSize = o.tileSize ?? 256;
   await checkOutputPath(o.out, o.force ?? false);
+  checkExportAborted(o.signal);
   const store = await FloatStore.open(join(analysisDir, ov.store), { cacheChunks: 8 });
   const D = ov.downsample;
   const levels = tiffLevels(m.slide.width, m.slide.height, D, o.fullResolution ?? false, tileSize);
@@ -136,6 +139,7 @@ export async function exportOverlayTiff(analysisDir: string, o: OverlayTiffOptio
   const channels = compression === 'jpeg' ? 3 : 4;
   const noData = new Uint8Array(channels).fill(channels === 3 ? 255 : 0);
   const tile = async (l: number, col: number, row: number): Promise<Uint8Array | UniformTile> => {
+    checkExportAborted(o.signal);
     const L = levels[l]!;
     const x0 = col * tileSize, y0 = row * tileSize;
     const w = Math.min(tileSize, L.width - x0), h = Math.min(tileSize, L.height - y0);

@@ -11,6 +11,8 @@ import { createContext, type ServerContext } from './context.js';
 import { errorHandler, HttpError, notFoundHandler } from './http-error.js';
 import { hostOfHeader, isLoopbackHost } from './loopback.js';
 import { analysisRoutes } from './routes/analyses.js';
+import { exportRoutes } from './routes/exports.js';
+import { regionRoutes } from './routes/regions.js';
 import { jobRoutes } from './routes/jobs.js';
 import { slideRoutes } from './routes/slides.js';
 import { viewerRoutes } from './routes/viewer.js';
@@ -99,7 +101,9 @@ export function createServer(input: ServerConfigInput = {}, log: (line: string) 
   app.use(hostGuard(config, () => loopback));
   app.use(slideRoutes(ctx));
   app.use(analysisRoutes(ctx));
+  app.use(regionRoutes(ctx));
   app.use(jobRoutes(ctx));
+  app.use(exportRoutes(ctx));
   app.use(viewerRoutes(ctx));
   // the lists, defaults and colour maps the viewer offers: the same facts the CLI and tiles use
   app.get('/api/config', (_req, res) => res.json(viewerConfig(SEQUENTIAL_ANCHORS)));
@@ -139,6 +143,7 @@ export function createServer(input: ServerConfigInput = {}, log: (line: string) 
         await closed;
       }
       await ctx.jobs.stop();
+      await ctx.exports.stop();
       await ctx.slidePool.close();
       ctx.tiles.clear();
     },

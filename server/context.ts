@@ -2,10 +2,12 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { SlideTask } from '../contracts/index.js';
+import { SdsError } from '../core/errors.js';
 import { FloatStore } from '../maps/index.js';
 import type { ServerConfig } from './config.js';
 import { checkId } from './ids.js';
 import { notFound } from './http-error.js';
+import { ExportJobs } from './exports.js';
 import type { AnalysisJobs } from './jobs.js';
 import { Lru } from './lru.js';
 import { ModelCatalog } from './model-catalog.js';
@@ -37,6 +39,8 @@ export interface ServerContext {
   /** Every tile render (slide, overlay, thumbnail, associated image) waits here, newest first. */
   renderQueue: RenderQueue;
   jobs: AnalysisJobs;
+  /** Exports of finished analyses made from the browser (server/exports.ts). */
+  exports: ExportJobs;
   /** Finished analyses (the results catalog), then those this server's jobs are writing now. */
   analyses(): Promise<AnalysisEntry[]>;
   /** The slide with this URL id, or 404. */
@@ -82,6 +86,8 @@ export function createContext(config: ServerConfig, log: (line: string) => void,
     tiles: new EncodedTileCache(config.tileCacheBytes, renderQueue),
     renderQueue,
     jobs: analysisJobs,
+    // an export's own refusals (SdsError) are told as they are; anything else only in the log (no paths to clients)
+    exports: new ExportJobs({ errorMessage: (err) => (err instanceof SdsError ? err.message.split('\n')[0]! : (log(`export failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`), 'the export failed; see the server log')) }),
     analyses,
     async slide(id) {
       const entry = await slides.get(checkId(id, 'slide'));

@@ -26,13 +26,14 @@ export function assignIds<T>(items: T[], plainId: (item: T) => string): Map<stri
   return out;
 }
 
-export type IdKind = 'slide' | 'analysis' | 'model' | 'job';
+export type IdKind = 'slide' | 'analysis' | 'model' | 'job' | 'export';
 
 const WHERE_IDS: Record<IdKind, string> = {
   slide: 'GET /api/slides lists the slide ids',
   analysis: "a slide's analyses are listed by GET /api/slides/<id>",
   model: 'GET /api/models lists the model ids',
   job: 'POST /api/analyses returns the job id',
+  export: 'POST /api/analyses/<id>/exports returns the export id',
 };
 
 /** A URL id that may be looked up; throws 400 otherwise. */

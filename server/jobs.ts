@@ -9,11 +9,18 @@ import { EventEmitter } from 'node:events';
 import { realpath } from 'node:fs/promises';
 import type { JobStatus, SlideTask } from '../contracts/index.js';
 import { claimAnalysisDir } from '../pipeline/index.js';
-import type { BatchQueue, SlideStatus, WorkListener } from '../queue/index.js';
+import type { BatchQueue, CancelOutcome, SlideStatus, WorkListener } from '../queue/index.js';
+import { badRequest } from './http-error.js';
 
 export type { JobState, JobStatus } from '../contracts/index.js';
 
-export type JobEvent = { type: 'progress'; status: JobStatus } | { type: 'done'; status: JobStatus } | { type: 'failed'; status: JobStatus };
+export type JobEvent = { type: 'progress' | 'done' | 'failed' | 'cancelled'; status: JobStatus };
+
+/** A job that will not change again. */
+export const isFinal = (s: JobStatus): boolean => s.state === 'done' || s.state === 'failed' || s.state === 'cancelled';
+
+/** How long DELETE waits for a running job to reach its next batch before it answers with the job still stopping. */
+const CANCEL_WAIT_MS = 30_000;
 
 export interface AnalysisJobsOptions {
   /** the analysis id of a finished results folder (the results catalog's) */
@@ -96,6 +103,43 @@ export class AnalysisJobs {
     return () => this.events.off(id, listener);
   }
 
+  /**
+   * Cancels job `id` (undefined when there is no such job): a queued job is taken out of the queue
+   * and never runs; a running one (worked here) stops at its next batch, its finished batches
+   * journalled, so the same request again resumes; answered once it has stopped (or after
+   * CANCEL_WAIT_MS, still running). A finished job is left as it is. A job a queue worker elsewhere
+   * is running cannot be stopped (BullMQ): a 400 that says so.
+   */
+  async cancel(id: string): Promise<JobStatus | undefined> {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    if (isFinal(job.status) || this.byDir.get(job.dir) !== job) return { ...job.status };
+    let outcome: CancelOutcome;
+    try {
+      outcome = await this.queue.cancel(job.dir);
+    } catch (err) {
+      throw badRequest(`job ${id} cannot be cancelled: ${this.o.errorMessage(err)}`, 'try again when the queue answers');
+    }
+    if (outcome.state === 'refused') throw badRequest(`job ${id} cannot be cancelled: ${outcome.note}`, 'wait for it to finish');
+    if (outcome.state === 'stopping') {
+      // the worker reports `cancelled` at the next batch (or `done` when it finished first)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(finish, CANCEL_WAIT_MS);
+        const off = this.subscribe(id, (e) => e.type !== 'progress' && finish());
+        function finish() {
+          clearTimeout(timer);
+          off();
+          resolve();
+        }
+        if (isFinal(job.status)) finish();
+      });
+    } else if (outcome.state === 'removed' || outcome.state === 'not-found') {
+      // not started (or no longer known to the queue): it will never run
+      this.cancelled(job);
+    }
+    return { ...job.status };
+  }
+
   /** True while a job is waiting or running. */
   get busy(): boolean {
     return this.byDir.size > 0;
@@ -125,14 +169,17 @@ export class AnalysisJobs {
         job.startedAt = Date.now();
         this.emit(job, 'progress');
       },
-      progress: (info, done, total) => {
+      progress: (info, done, total, _note, reused) => {
         const job = info.dir ? this.byDir.get(info.dir) : undefined;
-        if (job) this.progress(job, done, total);
+        if (!job) return;
+        if (reused) job.status.reused = reused;
+        this.progress(job, done, total);
       },
       finished: (info, outcome) => {
         const job = info.dir ? this.byDir.get(info.dir) : undefined;
         if (!job) return;
         if (outcome.ok) void this.succeed(job);
+        else if (outcome.cancelled) this.cancelled(job);
         else this.fail(job, this.o.errorMessage(outcome.error ?? outcome.message));
       },
     };
@@ -198,9 +245,18 @@ export class AnalysisJobs {
     }
   }
 
+  private cancelled(job: Job): void {
+    if (this.byDir.get(job.dir) === job) this.byDir.delete(job.dir);
+    if (isFinal(job.status)) return;
+    job.status.state = 'cancelled';
+    job.status.eta = null;
+    job.status.rate = 0;
+    this.emit(job, 'cancelled');
+  }
+
   private fail(job: Job, error: string): void {
     if (this.byDir.get(job.dir) === job) this.byDir.delete(job.dir);
-    if (job.status.state === 'done' || job.status.state === 'failed') return;
+    if (isFinal(job.status)) return;
     job.status.state = 'failed';
     job.status.error = error;
     this.emit(job, 'failed');
@@ -215,7 +271,7 @@ export class AnalysisJobs {
     const keep = this.o.keep ?? 200;
     for (const [id, job] of this.jobs) {
       if (this.jobs.size <= keep) break;
-      if (job.status.state === 'done' || job.status.state === 'failed') this.jobs.delete(id);
+      if (isFinal(job.status)) this.jobs.delete(id);
     }
   }
 }

@@ -3,6 +3,8 @@
  * turning it into the queue's slide task: the same AnalysisSpec `sds analyze` builds, with the
  * server's batch size (fewer patches per task when that many would not fit one engine) and results
  * folder. A patch whose single-image engine memory would not fit is refused (models/engine-memory.ts).
+ * Regions sent with the request (`roi`) are checked against the slide and stored as the file the
+ * spec names (server/request-roi.ts), the way `sds analyze --roi` names one.
  */
 import { dirname } from 'node:path';
 import { analysisRequestSchema, parseAnalysisSpec, type SlideTask } from '../contracts/index.js';
@@ -11,6 +13,7 @@ import { describeModel, ENGINE_BUDGET_MIB, engineMiB, fittingBatch, initEngine, 
 import { checkSpec } from '../pipeline/index.js';
 import type { JobRequest, ServerContext } from './context.js';
 import { badRequest } from './http-error.js';
+import { checkRequestRoi, storeRequestRoi } from './request-roi.js';
 import { parseWith } from './schemas.js';
 
 export async function validateJob(ctx: ServerContext, body: unknown): Promise<JobRequest> {
@@ -65,6 +68,12 @@ export async function validateJob(ctx: ServerContext, body: unknown): Promise<Jo
     );
   }
   const batch = fittingBatch(memory, spec.batch);
-  const task: SlideTask = { slide: slide.path, options: { ...spec, batch, out: ctx.config.results, weightsLabel: model.label } };
+  let roi: string | undefined;
+  if (b.roi !== undefined) {
+    const level0 = slide.info.levels[0]!;
+    checkRequestRoi(b.roi, level0.width, level0.height);
+    roi = await storeRequestRoi(ctx.config.results, b.roi);
+  }
+  const task: SlideTask = { slide: slide.path, options: { ...spec, batch, out: ctx.config.results, weightsLabel: model.label, ...(roi ? { roi } : {}) } };
   return { slide, model, task };
 }

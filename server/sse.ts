@@ -1,27 +1,50 @@
-/** A job's progress as Server-Sent Events: the current state at once, then every change until done or failed. */
+/**
+ * Progress as Server-Sent Events: the current state at once, then every change until the work
+ * ends (done, failed or cancelled). Analysis jobs and export jobs share the stream; each says how
+ * its state reads as an event.
+ */
 import type { Response } from 'express';
 import type { AnalysisJobs, JobEvent, JobStatus } from './jobs.js';
 
 const HEARTBEAT_MS = 15_000;
 
-function frame(status: JobStatus): string {
-  const event = status.state === 'done' ? 'done' : status.state === 'failed' ? 'failed' : 'progress';
-  const data =
-    event === 'done' ? { analysis: status.analysis }
-    : event === 'failed' ? { error: status.error }
-    : { done: status.done, total: status.total, rate: status.rate, eta: status.eta, state: status.state };
-  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+/** One event: its name, its JSON data, and whether the stream ends after it. */
+export interface SseFrame {
+  event: string;
+  data: unknown;
+  final: boolean;
 }
 
-export function streamJob(res: Response, jobs: AnalysisJobs, status: JobStatus): void {
+/** Anything whose work can be followed by id. */
+export interface Followable<S> {
+  subscribe(id: string, listener: (e: { status: S }) => void): () => void;
+}
+
+function jobFrame(status: JobStatus): SseFrame {
+  switch (status.state) {
+    case 'done':
+      return { event: 'done', data: { analysis: status.analysis }, final: true };
+    case 'failed':
+      return { event: 'failed', data: { error: status.error }, final: true };
+    case 'cancelled':
+      return { event: 'cancelled', data: { done: status.done, total: status.total }, final: true };
+    default:
+      return { event: 'progress', data: { done: status.done, total: status.total, rate: status.rate, eta: status.eta, state: status.state }, final: false };
+  }
+}
+
+/** Streams `status` and its later changes as `frame` reads them, until a final frame or the client leaves. */
+export function streamEvents<S extends { id: string }>(res: Response, source: Followable<S>, status: S, frame: (s: S) => SseFrame): void {
   res.writeHead(200, {
     'Content-Type': 'text/event-stream; charset=utf-8',
     'Cache-Control': 'no-cache',
     Connection: 'keep-alive',
     'X-Accel-Buffering': 'no',
   });
-  res.write(frame(status));
-  if (status.state === 'done' || status.state === 'failed') {
+  const write = (f: SseFrame) => res.write(`event: ${f.event}\ndata: ${JSON.stringify(f.data)}\n\n`);
+  const first = frame(status);
+  write(first);
+  if (first.final) {
     res.end();
     return;
   }
@@ -30,13 +53,18 @@ export function streamJob(res: Response, jobs: AnalysisJobs, status: JobStatus):
     clearInterval(heartbeat);
     unsubscribe();
   };
-  const unsubscribe = jobs.subscribe(status.id, (e: JobEvent) => {
-    res.write(frame(e.status));
-    if (e.type !== 'progress') {
+  const unsubscribe = source.subscribe(status.id, (e) => {
+    const f = frame(e.status);
+    write(f);
+    if (f.final) {
       stop();
       res.end();
     }
   });
   // the response's close is the client going away (the request's close only means its body was read)
   res.on('close', stop);
+}
+
+export function streamJob(res: Response, jobs: AnalysisJobs, status: JobStatus): void {
+  streamEvents<JobStatus>(res, { subscribe: (id, l) => jobs.subscribe(id, (e: JobEvent) => l(e)) }, status, jobFrame);
 }

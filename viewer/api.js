@@ -10,7 +10,7 @@
 /** @typedef {import('../contracts/api.js').SlideSummary} SlideSummary */
 /** @typedef {import('../contracts/api.js').ModelInfo} ModelInfo */
 /** @typedef {import('../contracts/api.js').ViewerConfig} ViewerConfig */
-/** @typedef {{ slide: string, model: string, layers: string[], methods: string[], variants: string[], patch?: number, overlap?: number }} AnalysisRequest */
+/** @typedef {{ slide: string, model: string, layers: string[], methods: string[], variants: string[], patch?: number, overlap?: number, roi?: unknown }} AnalysisRequest */
 /** @typedef {{ done: number, total: number, rate: number, eta: number }} JobProgress */
 
 export class ApiError extends Error {

@@ -1,8 +1,11 @@
 /**
- * "Analyse slide…": a small form (model, layers, methods, variants, patch) that POSTs an analysis
- * job, then the job's progress from its Server-Sent Events (count, rate, ETA) until it is done.
+ * "Analyse slide…": a small form (model, layers, methods, variants, patch, optional regions from a
+ * QuPath GeoJSON file, read here and sent inline) that POSTs an analysis job, then the job's
+ * progress from its Server-Sent Events (count, rate, ETA) until it is done, with a Cancel button
+ * (the server keeps its finished batches: starting the same analysis again resumes).
  */
 import { getConfig, listJobs, listModels, startAnalysis } from './api.js';
+import { cancelJob } from './exports-api.js';
 import { formatDuration } from './format.js';
 
 /** @typedef {import('./api.js').ModelInfo} ModelInfo */
@@ -66,9 +69,13 @@ export function bindAnalyzeForm(app) {
     if (!slide) return;
     $('analyze-slide').textContent = slide.name;
     formError.hidden = true;
+    // regions are chosen for each analysis anew
+    /** @type {HTMLInputElement} */ ($('analyze-roi')).value = '';
     try {
       [models, config] = await Promise.all([listModels(), getConfig()]);
       /** @type {HTMLInputElement} */ ($('analyze-patch')).value = String(config.defaults.patch);
+      // the server resolves the overlap from the patch (contracts/analysis.ts defaultOverlap); say what it does at the default
+      $('analyze-overlap').textContent = `Neighbouring patches overlap by a quarter of the patch in 32 px steps (${config.defaults.overlap} px at ${config.defaults.patch} px) and are blended: no patch grid at full zoom.`;
     } catch (err) {
       app.onError(err);
       return;
@@ -102,6 +109,17 @@ export function bindAnalyzeForm(app) {
       formError.textContent = `choose at least one of: ${missing.join(', ')}`;
       formError.hidden = false;
       return;
+    }
+    // regions: the file's content, checked by the server (its 400 names the problem)
+    const roiFile = /** @type {HTMLInputElement} */ ($('analyze-roi')).files?.[0];
+    if (roiFile) {
+      try {
+        /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (body)).roi = JSON.parse(await roiFile.text());
+      } catch (err) {
+        formError.textContent = `roi: ${roiFile.name} is not JSON (${err instanceof Error ? err.message : String(err)})`;
+        formError.hidden = false;
+        return;
+      }
     }
     try {
       const job = await startAnalysis(body);
@@ -164,6 +182,17 @@ function follow(id, slide, app, onEnd) {
   const box = $('job');
   const bar = /** @type {HTMLProgressElement} */ ($('job-progress'));
   const text = $('job-text');
+  const cancel = /** @type {HTMLButtonElement} */ ($('job-cancel'));
+  cancel.disabled = false;
+  cancel.onclick = async () => {
+    cancel.disabled = true;
+    try {
+      await cancelJob(id);
+    } catch (err) {
+      cancel.disabled = false;
+      app.onError(err);
+    }
+  };
   box.hidden = false;
   box.dataset.state = 'queued';
   bar.removeAttribute('value');
@@ -199,6 +228,16 @@ function follow(id, slide, app, onEnd) {
     app.onDone(slide.id, analysis);
     end();
   });
+  events.addEventListener('cancelled', (e) => {
+    events.close();
+    const { done, total } = /** @type {{ done: number, total: number }} */ (JSON.parse(/** @type {MessageEvent} */ (e).data));
+    box.dataset.state = 'cancelled';
+    // a determinate bar at what was done: an indeterminate one would still look busy
+    bar.max = Math.max(1, total);
+    bar.value = done;
+    text.textContent = `${slide.name}: cancelled${total ? ` at ${done} / ${total} patches` : ''} (finished batches are kept: starting the same analysis again resumes)`;
+    end();
+  });
   events.addEventListener('failed', (e) => {
     events.close();
     const { error } = /** @type {{ error: string | { message?: string } }} */ (JSON.parse(/** @type {MessageEvent} */ (e).data));
@@ -210,7 +249,7 @@ function follow(id, slide, app, onEnd) {
   });
   events.addEventListener('error', () => {
     // EventSource reconnects by itself (the server resends the state); only a closed stream is final
-    if (events.readyState === EventSource.CLOSED && box.dataset.state !== 'done' && box.dataset.state !== 'failed') {
+    if (events.readyState === EventSource.CLOSED && box.dataset.state !== 'done' && box.dataset.state !== 'failed' && box.dataset.state !== 'cancelled') {
       box.dataset.state = 'failed';
       text.textContent = `${slide.name}: lost contact with the server`;
       app.onError(new Error('lost contact with the analysis job'));

@@ -8,6 +8,7 @@ import { setColormapAnchors } from './colormaps.js';
 import { bindCurtain, placeCurtain } from './curtain.js';
 import { errorBanner } from './errors.js';
 import { formatValue } from './format.js';
+import { bindExportPanel } from './exports.js';
 import { bindAnalyzeForm, followServerJobs } from './jobs.js';
 import { bindKeys } from './keys.js';
 import { drawLegend } from './legend.js';
@@ -16,6 +17,7 @@ import { updateScaleBar } from './scalebar.js';
 import { SlideView } from './slide-view.js';
 import { renderSlideList } from './slide-list.js';
 import { formatHash, parseHash } from './state.js';
+import { bindViewerTools } from './tools.js';
 import { linkViewports } from './sync.js';
 
 /** @typedef {import('./api.js').SlideSummary} SlideSummary */
@@ -137,6 +139,8 @@ function update() {
   renderControls();
   applyLayers();
   writeHash();
+  exportPanel.refresh();
+  viewerTools.update();
 }
 
 /**
@@ -432,6 +436,27 @@ bindKeys((action) => {
   }
 });
 bindAnalyzeForm({ slide: () => slide, onDone: (s, a) => void analysisFinished(s, a), onError: showError });
+// ruler, rectangle / polygon statistics and sds regions over the slide (tools.js); the threshold follows the legend's upper value
+const viewerTools = bindViewerTools({
+  pane: $('pane-a'),
+  view: viewA,
+  slide: () => slide,
+  analysis: () => analysis,
+  overlay: () => overlay(state.overlay),
+  upper: () => {
+    const main = overlay(state.overlay);
+    return main ? rangeOf(main)[1] : null;
+  },
+  onError: showError,
+});
+// exports of what is on screen: the overlay in the colours and range it is drawn with
+const exportPanel = bindExportPanel({
+  current: () => {
+    const main = overlay(state.overlay);
+    return analysis ? { analysis, overlay: main, colormap: state.colormap, range: main ? rangeOf(main) : null } : null;
+  },
+  onError: showError,
+});
 /**
  * While an analysis runs behind the page (sds start's demo), its slide is looked at again every few
  * seconds: a running analysis is listed with the overlays computed so far, so the page shows it when

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EXPORT_COMPRESSIONS, EXPORT_DEFAULTS, exportQualitySchema, exportRangeSchema, exportTileSizeSchema } from '../../contracts/index.js';
 import { SdsError } from '../../core/errors.js';
 import { DZI_COLORMAPS } from '../../maps/index.js';
 import { exportDetections, exportOverlayTiff } from '../../results/index.js';
@@ -10,7 +11,7 @@ function parseRange(s: string): [number, number] | undefined {
   if (s === 'auto') return undefined;
   const parts = s.split(',').map((p) => p.trim());
   const v = parts.map(Number);
-  if (parts.length !== 2 || parts.some((p) => p === '') || !v.every(Number.isFinite) || !(v[1]! > v[0]!)) {
+  if (parts.length !== 2 || parts.some((p) => p === '') || !exportRangeSchema.safeParse(v).success) {
     throw new SdsError('BAD_ARGUMENT', `--range "${s}" is not auto or lo,hi with lo < hi`, { suggestion: 'e.g. --range -0.01,0.01 or --range auto' });
   }
   return [v[0]!, v[1]!];
@@ -26,9 +27,10 @@ export const exportCommand = defineCommand({
     colormap: opt.enum(DZI_COLORMAPS, 'C', `${DZI_COLORMAPS.join(', ')} (default: as the analysis drew it: diverging for saliency, viridis for outputs)`).optional(),
     range: opt.string('R', 'auto (the analysis\' range, as the viewer) or lo,hi: values mapped to the colour map\'s ends').default('auto'),
     'full-resolution': opt.flag('write the TIFF at the slide\'s level-0 size (nearest upsampling), so its pixels are the slide\'s'),
-    compression: opt.enum(['deflate', 'jpeg'], 'C', 'deflate (default: lossless, no data transparent) or jpeg (smaller, no data white)').default('deflate'),
-    quality: opt.int('Q', 'JPEG quality 1..100 (default 90)').min(1).max(100).default(90),
-    'tile-size': opt.int('N', 'TIFF tile side, a multiple of 16 (default 256)').min(16).max(4096).multipleOf(16).default(256),
+    // the option schemas the server's export request uses too (contracts/export.ts)
+    compression: opt.enum(EXPORT_COMPRESSIONS, 'C', 'deflate (default: lossless, no data transparent) or jpeg (smaller, no data white)').default(EXPORT_DEFAULTS.compression),
+    quality: opt.int('Q', `JPEG quality 1..100 (default ${EXPORT_DEFAULTS.quality})`).pipe(exportQualitySchema).default(EXPORT_DEFAULTS.quality),
+    'tile-size': opt.int('N', `TIFF tile side, a multiple of 16 (default ${EXPORT_DEFAULTS.tileSize})`).pipe(exportTileSizeSchema).default(EXPORT_DEFAULTS.tileSize),
     detections: opt.string('FILE', 'write the analysed patches as QuPath detections (GeoJSON) with per-overlay mean/max and class probabilities').optional(),
     force: opt.flag('replace output files that exist'),
   }),

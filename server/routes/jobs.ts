@@ -1,4 +1,4 @@
-/** Models and jobs: the model list, starting an analysis, a job's state and its event stream. */
+/** Models and jobs: the model list, starting an analysis, a job's state, its event stream, cancelling it. */
 import express, { Router } from 'express';
 import type { ServerContext } from '../context.js';
 import { notFound } from '../http-error.js';
@@ -23,7 +23,8 @@ export function jobRoutes(ctx: ServerContext): Router {
     res.json(out);
   });
 
-  r.post('/api/analyses', express.json({ limit: '64kb' }), async (req, res) => {
+  // 1 MiB: room for the regions of interest a request may carry inline (QuPath's GeoJSON)
+  r.post('/api/analyses', express.json({ limit: '1mb' }), async (req, res) => {
     const job = await validateJob(ctx, req.body);
     const status = await ctx.jobs.submit(job.slide.id, job.task);
     res.status(202).json({ job: status.id, events: `/api/jobs/${status.id}/events` });
@@ -45,6 +46,19 @@ export function jobRoutes(ctx: ServerContext): Router {
 
   r.get('/api/jobs/:job/events', (req, res) => {
     streamJob(res, ctx.jobs, job(req.params.job));
+  });
+
+  // queued: never runs; running here: stops at its next batch (journalled, so starting it again resumes)
+  r.delete('/api/jobs/:job', (req, res, next) => {
+    // an unknown or malformed id is refused before anything is awaited
+    job(req.params.job);
+    ctx.jobs
+      .cancel(checkId(req.params.job, 'job'))
+      .then((status) => {
+        if (!status) throw notFound(`no job "${String(req.params.job)}"`, 'POST /api/analyses returns the job id');
+        res.status(status.state === 'cancelled' || status.state === 'done' || status.state === 'failed' ? 200 : 202).json(status);
+      })
+      .catch(next);
   });
 
   return r;

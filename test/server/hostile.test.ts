@@ -270,7 +270,8 @@ describe('hostile HTTP', () => {
     let n = 0;
     for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
       for (const path of ['/api/slides', '/api/slides/tiny', '/slides/tiny_files/9/0_0.jpeg', '/results/tiny/manifest.json', '/api/jobs/x']) {
-        expectJsonError(await rawRequest(port, { method, path, headers: { 'content-type': 'application/json' }, body: '{}' }), `${method} ${path}`, [404]);
+        // framed with a length: Node sends a DELETE body without one, which is a malformed request of its own (a 400)
+        expectJsonError(await rawRequest(port, { method, path, headers: { 'content-type': 'application/json', 'content-length': '2' }, body: '{}' }), `${method} ${path}`, [404]);
         n++;
       }
     }
