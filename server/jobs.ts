@@ -44,6 +44,8 @@ interface Job {
   dir: string;
   task: SlideTask;
   started?: number;
+  /** the first progress report (performance.now(), patches done then): rates count from it */
+  rateFrom?: { at: number; done: number };
   /** epoch ms when it started running */
   startedAt?: number;
 }
@@ -224,10 +226,14 @@ export class AnalysisJobs {
 
   private progress(job: Job, done: number, total: number): void {
     const s = job.status;
-    const secs = job.started === undefined ? 0 : (performance.now() - job.started) / 1000;
+    // the rate counts from the first progress report: a queue may report its first batches (or
+    // those replayed from a journal) the instant it says it started, which made rates of 80000/s
+    const now = performance.now();
+    job.rateFrom ??= { at: now, done };
+    const secs = (now - job.rateFrom.at) / 1000;
     s.done = done;
     s.total = total;
-    s.rate = secs > 0 ? done / secs : 0;
+    s.rate = secs >= 1 ? (done - job.rateFrom.done) / secs : 0;
     s.eta = s.rate > 0 ? Math.max(0, total - done) / s.rate : null;
     this.emit(job, 'progress');
   }
