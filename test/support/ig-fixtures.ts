@@ -1,7 +1,7 @@
 /** Integrated Gradients against the reference, one model per test file so they run in parallel. */
 import { describe, expect, it } from 'vitest';
 import { tf } from '../../models/index.js';
-import { totalVariation, VARIANTS } from '../../saliency/index.js';
+import { totalVariation, VARIANTS, type Variant } from '../../saliency/index.js';
 import { attributeNchw, fixtureVariant, outlierShare, useFixtureCase } from './fixture-case.js';
 import { hasFixtures, relErr } from './shared.js';
 
@@ -32,11 +32,16 @@ export function expectIgClose(name: string, key: string, got: Float32Array, ref:
   }
 }
 
-export function igFixtureSuite(name: string): void {
+/**
+ * `variants`: those checked by default (all of them unless given); SDS_FULL_FIXTURES=1 checks every
+ * variant whatever the file asks.
+ */
+export function igFixtureSuite(name: string, variants: readonly Variant[] = VARIANTS): void {
+  const checked = process.env.SDS_FULL_FIXTURES === '1' ? VARIANTS : variants;
   describe.skipIf(!hasFixtures)(`${name}: Integrated Gradients (50 Gauss-Legendre steps) equal Captum`, () => {
     const fixture = useFixtureCase(name);
 
-    for (const v of VARIANTS) {
+    for (const v of checked) {
       it(`${v}: ig at every fixture layer, and its TV`, { timeout: 600_000 }, async () => {
         const c = fixture();
         const got = await attributeNchw(c, v, 'ig', c.layers, 50);
