@@ -186,21 +186,32 @@ export const regionStatsRequestSchema = z.strictObject({
 });
 export type RegionStatsRequest = z.output<typeof regionStatsRequestSchema>;
 
-/** POST .../stats answer (results/region-stats.ts RegionStats, plus the overlay key). */
-export interface RegionStatsResponse {
-  key: string;
-  /** map pixels inside with a value; `noTissue`: inside without (NaN) */
+/** Saliency statistics inside a shape (results/region-stats.ts computes them). */
+export interface RegionStats {
+  /** map pixels inside with a value (not NaN) */
   pixels: number;
+  /** map pixels inside without tissue (NaN) */
   noTissue: number;
+  /** null when no pixel inside has a value */
   mean: number | null;
   min: number | null;
   max: number | null;
   threshold: number;
+  /** pixels with value >= threshold */
   above: number;
+  /** above / pixels (null without pixels) */
   aboveShare: number | null;
+  /** level-0 px² of the counted pixels: pixels * downsample² */
   areaPx: number;
+  /** µm² (null when the slide has no MPP) */
   areaUm2: number | null;
+  /** the map pixels read: [x0, y0, x1, y1) of the bounding box, clipped to the map */
   mapBox: [number, number, number, number];
+}
+
+/** POST .../stats answer: the statistics and the overlay key. */
+export interface RegionStatsResponse extends RegionStats {
+  key: string;
 }
 
 /** A region polygon as `sds regions` writes it (results/geojson.ts), the fields the viewer reads. */

@@ -10,7 +10,7 @@
  */
 import { SdsError } from '../core/errors.js';
 import type { FloatStore } from '../maps/index.js';
-import { REGION_TOOL_LIMITS } from '../contracts/api.js';
+import { REGION_TOOL_LIMITS, type RegionStats } from '../contracts/api.js';
 
 /** What a shape may hold (the HTTP contract's bounds, so the CLI-side check and the server agree). */
 const LIMITS = REGION_TOOL_LIMITS;
@@ -24,27 +24,7 @@ export interface RegionStatsOptions {
   mpp?: { x: number; y: number } | null;
 }
 
-export interface RegionStats {
-  /** map pixels inside with a value (not NaN) */
-  pixels: number;
-  /** map pixels inside without tissue (NaN) */
-  noTissue: number;
-  /** null when no pixel inside has a value */
-  mean: number | null;
-  min: number | null;
-  max: number | null;
-  threshold: number;
-  /** pixels with value >= threshold */
-  above: number;
-  /** above / pixels (null without pixels) */
-  aboveShare: number | null;
-  /** level-0 px² of the counted pixels: pixels * downsample² */
-  areaPx: number;
-  /** µm² (null when the slide has no MPP) */
-  areaUm2: number | null;
-  /** the map pixels read: [x0, y0, x1, y1) of the bounding box, clipped to the map */
-  mapBox: [number, number, number, number];
-}
+export type { RegionStats } from '../contracts/api.js';
 
 type Ring = readonly (readonly number[])[];
 

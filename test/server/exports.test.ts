@@ -19,6 +19,7 @@ import { analyzeSlideToDir } from '../../pipeline/index.js';
 import { exportDetections } from '../../results/index.js';
 import { createServer, type SdsServer } from '../../server/index.js';
 import { writeTissueSlide } from '../support/synthetic-slide.js';
+import { followEvents, type SseEvent } from '../support/sse.js';
 
 const exec = promisify(execFile);
 const HAVE_OPENSLIDE = existsSync('/usr/bin/openslide-show-properties');
@@ -31,36 +32,7 @@ let dir: string;
 let server: SdsServer;
 let base: string;
 
-interface SseEvent {
-  event: string;
-  data: Record<string, unknown>;
-}
-
-/** Follows an event stream to its end, calling `each` per event as it arrives. */
-async function follow(url: string, each: (e: SseEvent) => void | Promise<void> = () => undefined): Promise<SseEvent[]> {
-  const r = await fetch(url);
-  expect(r.headers.get('content-type')).toMatch(/text\/event-stream/);
-  const reader = r.body!.getReader();
-  const decoder = new TextDecoder();
-  const out: SseEvent[] = [];
-  let buf = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += decoder.decode(value, { stream: true });
-    let at: number;
-    while ((at = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, at);
-      buf = buf.slice(at + 2);
-      if (!block.startsWith('event:')) continue;
-      const [ev, data] = block.split('\n');
-      const e = { event: ev!.slice('event: '.length), data: JSON.parse(data!.slice('data: '.length)) as Record<string, unknown> };
-      out.push(e);
-      await each(e);
-    }
-  }
-  return out;
-}
+const follow = followEvents;
 
 const post = (body: unknown, aid = 'slide') => fetch(`${base}api/analyses/${aid}/exports`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 

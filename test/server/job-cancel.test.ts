@@ -17,6 +17,7 @@ import { BullQueue } from '../../queue/index.js';
 import { createServer, type JobStatus, type SdsServer } from '../../server/index.js';
 import { freePort } from '../support/free-port.js';
 import { tissuePattern, writeTiff } from '../support/server-helpers.js';
+import { followEvents, type SseEvent } from '../support/sse.js';
 
 const root = mkdtempSync(join(tmpdir(), 'sds-job-cancel-'));
 const results = join(root, 'results');
@@ -25,35 +26,7 @@ let base: string;
 
 const REQUEST = { model: 'random-resnet18', layers: ['1_1'], methods: ['grad'], variants: ['original'], patch: 64, overlap: 0 };
 
-interface SseEvent {
-  event: string;
-  data: Record<string, unknown>;
-}
-
-/** Follows an event stream, calling `each` per event as it arrives, to its end. */
-async function follow(url: string, each: (e: SseEvent) => void | Promise<void> = () => undefined): Promise<SseEvent[]> {
-  const r = await fetch(url);
-  const reader = r.body!.getReader();
-  const decoder = new TextDecoder();
-  const out: SseEvent[] = [];
-  let buf = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += decoder.decode(value, { stream: true });
-    let at: number;
-    while ((at = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, at);
-      buf = buf.slice(at + 2);
-      if (!block.startsWith('event:')) continue;
-      const [ev, data] = block.split('\n');
-      const e = { event: ev!.slice('event: '.length), data: JSON.parse(data!.slice('data: '.length)) as Record<string, unknown> };
-      out.push(e);
-      await each(e);
-    }
-  }
-  return out;
-}
+const follow = followEvents;
 
 async function start(slide: string): Promise<{ job: string; events: string }> {
   const r = await fetch(`${base}api/analyses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ slide, ...REQUEST }) });
