@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FloatStore } from '../../maps/index.js';
 import { checkStatsPolygon, regionStats } from '../../results/index.js';
 import { SdsError } from '../../core/errors.js';
+import { statsOverMap } from '../support/region-tools-fixture.js';
 
 const W = 150, H = 110, CHUNK = 32, DS = 4;
 const MPP = { x: 0.25, y: 0.3 };
@@ -20,35 +21,10 @@ const root = mkdtempSync(join(tmpdir(), 'sds-region-stats-'));
 let store: FloatStore;
 let values: Float32Array;
 
-/** Ray casting (crossings right of the point), written independently of the module. */
-function insidePolygon(px: number, py: number, rings: number[][][]): boolean {
-  let inside = false;
-  for (const ring of rings) {
-    for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
-      const [xi, yi] = ring[i]!, [xj, yj] = ring[j]!;
-      if (yi! > py !== yj! > py && px < ((xj! - xi!) * (py - yi!)) / (yj! - yi!) + xi!) inside = !inside;
-    }
-  }
-  return inside;
-}
-
+/** The statistics summed in the test over every map pixel, with its own point-in-polygon (test/support). */
 function truth(rings: number[][][], threshold: number) {
-  let pixels = 0, noTissue = 0, above = 0, sum = 0, min = Infinity, max = -Infinity;
-  for (let y = 0; y < H; y++)
-    for (let x = 0; x < W; x++) {
-      if (!insidePolygon((x + 0.5) * DS, (y + 0.5) * DS, rings)) continue;
-      const v = values[y * W + x]!;
-      if (Number.isNaN(v)) {
-        noTissue++;
-        continue;
-      }
-      pixels++;
-      sum += v;
-      min = Math.min(min, v);
-      max = Math.max(max, v);
-      if (v >= threshold) above++;
-    }
-  return { pixels, noTissue, above, mean: sum / pixels, min, max };
+  const t = statsOverMap(values, W, H, DS, rings, threshold);
+  return { pixels: t.pixels, noTissue: t.noTissue, above: t.above, mean: t.sum / t.pixels, min: t.min, max: t.max };
 }
 
 beforeAll(async () => {

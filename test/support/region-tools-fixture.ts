@@ -95,13 +95,13 @@ export function insidePolygon(px: number, py: number, rings: number[][][]): bool
   return inside;
 }
 
-/** The statistics of the fixture's map inside `rings` (level-0 px), summed over every map pixel. */
-export function expectedStats(values: Float32Array, rings: number[][][], threshold: number, sign = 1) {
+/** Statistics of any (width x height) map at `downsample` inside `rings` (level-0 px), summed over every map pixel by `insidePolygon` at its centre. */
+export function statsOverMap(values: Float32Array, width: number, height: number, downsample: number, rings: number[][][], threshold: number, sign = 1) {
   let pixels = 0, noTissue = 0, above = 0, sum = 0, min = Infinity, max = -Infinity;
-  for (let y = 0; y < MAP.height; y++)
-    for (let x = 0; x < MAP.width; x++) {
-      if (!insidePolygon((x + 0.5) * MAP.downsample, (y + 0.5) * MAP.downsample, rings)) continue;
-      const v = sign * values[y * MAP.width + x]!;
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      if (!insidePolygon((x + 0.5) * downsample, (y + 0.5) * downsample, rings)) continue;
+      const v = sign * values[y * width + x]!;
       if (Number.isNaN(v)) {
         noTissue++;
         continue;
@@ -112,6 +112,12 @@ export function expectedStats(values: Float32Array, rings: number[][][], thresho
       max = Math.max(max, v);
       if (v >= threshold) above++;
     }
+  return { pixels, noTissue, above, sum, min, max };
+}
+
+/** The statistics of the fixture's map inside `rings` (level-0 px), summed over every map pixel. */
+export function expectedStats(values: Float32Array, rings: number[][][], threshold: number, sign = 1) {
+  const { pixels, noTissue, above, sum, min, max } = statsOverMap(values, MAP.width, MAP.height, MAP.downsample, rings, threshold, sign);
   const areaPx = pixels * MAP.downsample ** 2;
   return { pixels, noTissue, above, mean: pixels ? sum / pixels : null, min: pixels ? min : null, max: pixels ? max : null, aboveShare: pixels ? above / pixels : null, areaPx, areaUm2: areaPx * SLIDE.mpp * SLIDE.mpp };
 }
