@@ -18,6 +18,7 @@ import { SHARED } from '../support/shared.js';
 import { fileDigests } from '../support/output-digest.js';
 import { writeTissueSlide } from '../support/synthetic-slide.js';
 import { freePort } from '../support/free-port.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SDS = join(ROOT, 'bin/sds.js');
@@ -28,33 +29,7 @@ const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
 if (!hasRedis) console.warn('[sds tests] redis-server is not installed (apt-get install redis-server): the distributed queue tests are skipped');
 if (!existsSync(CMU)) console.warn(`[sds tests] ${CMU} is absent: the queue kill test uses the generated slide only`);
 
-/** A private redis-server: loopback only, no persistence, a password (or TLS on `tls` files). */
-async function startRedis(tls?: { cert: string; key: string; ca: string }): Promise<{ url: string; port: number; stop(): Promise<void> }> {
-  const port = await freePort();
-  const listen = tls ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no'] : ['--port', String(port), '--requirepass', PASSWORD];
-  const p = spawn('redis-server', [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`redis-server did not start:\n${log}`)), 15_000);
-    p.stdout!.on('data', (b: Buffer) => {
-      log += b;
-      if (/Ready to accept connections/.test(log)) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    p.on('exit', (code) => reject(new Error(`redis-server exited (${code}):\n${log}`)));
-  });
-  return {
-    url: `${tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
-    port,
-    stop: async () => {
-      if (p.exitCode !== null) return;
-      p.kill('SIGTERM');
-      await new Promise((r) => p.once('exit', r));
-    },
-  };
-}
+const startRedisWith = (tls?: { cert: string; key: string; ca: string }) => startRedis(tls ? { tls } : { password: PASSWORD });
 
 interface Proc {
   p: ChildProcess;
@@ -154,11 +129,11 @@ describe('queue plumbing (no Redis needed)', () => {
 });
 
 describe.skipIf(!hasRedis)('distributed batch analysis on BullMQ / Redis (real redis-server)', () => {
-  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let redis: TestRedis;
   const root = mkdtempSync(join(tmpdir(), 'sds-queue-'));
   const procs: Proc[] = [];
   beforeAll(async () => {
-    redis = await startRedis();
+    redis = await startRedisWith();
   });
   afterAll(async () => {
     for (const w of procs) if (w.p.exitCode === null && w.p.signalCode === null) w.p.kill('SIGKILL');
@@ -201,7 +176,7 @@ describe.skipIf(!hasRedis)('distributed batch analysis on BullMQ / Redis (real r
     ssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
     writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
     ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'san.ext');
-    const tls = await startRedis({ cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), ca: join(dir, 'ca.crt') });
+    const tls = await startRedisWith({ cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), ca: join(dir, 'ca.crt') });
     try {
       const q = await BullQueue.connect({ url: tls.url, env: { SDS_REDIS_CA: join(dir, 'ca.crt') } });
       try {

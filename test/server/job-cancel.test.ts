@@ -7,7 +7,7 @@
  * queue (a private redis-server, when installed): a waiting slide's flow is removed from Redis and
  * its job is cancelled; one whose chunk a worker holds is refused with a 400 that says why.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -15,9 +15,9 @@ import { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BullQueue } from '../../queue/index.js';
 import { createServer, type JobStatus, type SdsServer } from '../../server/index.js';
-import { freePort } from '../support/free-port.js';
 import { tissuePattern, writeTiff } from '../support/server-helpers.js';
 import { followEvents, type SseEvent } from '../support/sse.js';
+import { startRedis, type TestRedis } from '../support/redis.js';
 
 const root = mkdtempSync(join(tmpdir(), 'sds-job-cancel-'));
 const results = join(root, 'results');
@@ -148,34 +148,20 @@ const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
 if (!hasRedis) console.warn('[sds tests] redis-server is not installed (apt-get install redis-server): cancelling BullMQ jobs is not tested');
 
 describe.skipIf(!hasRedis)('DELETE /api/jobs/:job with serve --queue (BullMQ on a private redis-server)', () => {
-  let stopRedis: () => void = () => undefined;
-  let port = 0;
+  let redis: TestRedis | undefined;
   let queued: SdsServer;
   let url: string;
 
   beforeAll(async () => {
-    port = await freePort();
-    const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    stopRedis = () => p.kill('SIGTERM');
-    let log = '';
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`redis-server did not start:\n${log}`)), 15_000);
-      p.stdout!.on('data', (b: Buffer) => {
-        log += b;
-        if (/Ready to accept connections/.test(log)) {
-          clearTimeout(t);
-          resolve();
-        }
-      });
-    });
-    const queue = await BullQueue.connect({ url: `redis://127.0.0.1:${port}`, env: {} });
+    redis = await startRedis();
+    const queue = await BullQueue.connect({ url: redis.url, env: {} });
     queued = createServer({ slides: [join(root, 'slides')], results: join(root, 'results-queue'), port: 0, rescanMs: 0, batch: 1 }, () => undefined, { queue });
     url = (await queued.listen()).url;
   });
 
   afterAll(async () => {
     await queued?.close();
-    stopRedis();
+    await redis?.stop();
   });
 
   const post = async (slide: string) => {
@@ -191,7 +177,7 @@ describe.skipIf(!hasRedis)('DELETE /api/jobs/:job with serve --queue (BullMQ on 
     const body = (await r.json()) as JobStatus;
     expect(r.status, JSON.stringify(body)).toBe(200);
     expect(body.state).toBe('cancelled');
-    const probe = await BullQueue.connect({ url: `redis://127.0.0.1:${port}`, env: {} });
+    const probe = await BullQueue.connect({ url: redis!.url, env: {} });
     expect((await probe.status()).map((s) => s.slide)).not.toContain('waiting.tif');
 
     // a worker (here: one that never finishes) holds the next slide's first chunk
@@ -202,7 +188,7 @@ describe.skipIf(!hasRedis)('DELETE /api/jobs/:job with serve --queue (BullMQ on 
     const worker = new Worker('sds-analysis', async () => {
       took();
       await hold;
-    }, { connection: { host: '127.0.0.1', port, maxRetriesPerRequest: null } });
+    }, { connection: { host: '127.0.0.1', port: redis!.port, maxRetriesPerRequest: null } });
     try {
       const held = await post('cancelled');
       await taken;
